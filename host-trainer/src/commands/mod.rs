@@ -1,0 +1,5 @@
+//! The `host-trainer` subcommands, one module each. `main.rs` parses the
+//! command line (clap) and calls `run` here.
+
+pub mod data;
+pub mod tokenize;

@@ -1,0 +1,1 @@
+//! Tests that span crates live in `tests/tests/`.
