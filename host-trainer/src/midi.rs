@@ -10,8 +10,8 @@
 //!
 //! A truncated or corrupt file is an error, never a silently shortened piece:
 //! every chunk must fit in the file and every track must parse to its end.
-//! Harmless deviations that other tools accept (a header that miscounts its
-//! tracks, a few junk bytes after the last chunk) are tolerated and counted in
+//! Harmless deviations that other tools accept (a header that declares fewer
+//! tracks than the file holds, a few junk bytes after the last chunk) are tolerated and counted in
 //! the [`ReadReport`].
 //!
 //! Each (track, channel) pair with notes becomes a voice, in track order (at
@@ -61,6 +61,14 @@ pub enum MidiError {
         declared: usize,
         /// Bytes left in the file.
         available: usize,
+    },
+    /// The header declares more tracks than the file holds.
+    #[error("file is truncated: the header declares {declared} tracks, the file holds {found}")]
+    MissingTracks {
+        /// Tracks the header declares.
+        declared: u16,
+        /// Tracks present.
+        found: usize,
     },
     /// A track's events stop parsing before the track ends.
     #[error("track {track} is corrupt: cannot parse the event at byte {offset} of {len}")]
@@ -120,7 +128,7 @@ pub struct ReadReport {
     pub unmatched_note_offs: usize,
     /// Notes that were still sounding at the end of their track.
     pub unterminated_notes: usize,
-    /// The header's track count, when it differs from the tracks present.
+    /// The header's track count, when the file holds more tracks than that.
     pub declared_tracks: Option<u16>,
     /// Junk bytes after the last chunk.
     pub trailing_bytes: usize,
@@ -305,7 +313,14 @@ pub fn read_midi(bytes: &[u8], options: ReadOptions) -> Result<MidiScore, MidiEr
         }
     }
 
-    if usize::from(declared_tracks) != track_count {
+    // Fewer tracks than declared is what a file cut at a chunk boundary looks like.
+    if usize::from(declared_tracks) > track_count {
+        return Err(MidiError::MissingTracks {
+            declared: declared_tracks,
+            found: track_count,
+        });
+    }
+    if usize::from(declared_tracks) < track_count {
         report.declared_tracks = Some(declared_tracks);
     }
 
