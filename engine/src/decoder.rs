@@ -175,6 +175,8 @@ pub struct Decoder {
     position: Option<u8>,
     pending_rest: u32,
     voice: u8,
+    /// A `Bos` opened the current piece.
+    opened: bool,
 }
 
 impl Default for Decoder {
@@ -195,6 +197,7 @@ impl Decoder {
             position: None,
             pending_rest: 0,
             voice: 0,
+            opened: false,
         }
     }
 
@@ -277,12 +280,16 @@ impl Decoder {
         match token {
             Token::Pad => Err(self.unexpected(token)),
             Token::Bos => match phase {
-                Start => Ok(None),
+                Start if !self.opened => {
+                    self.opened = true;
+                    Ok(None)
+                }
                 Ended => {
                     let origin = self.bar_end();
                     *self = Decoder::new();
                     self.origin = origin;
                     self.bar_start = origin;
+                    self.opened = true;
                     Ok(None)
                 }
                 _ => Err(self.unexpected(token)),
@@ -553,6 +560,9 @@ mod tests {
         assert!(d.push(Token::Pad).is_err());
         assert!(d.push(Token::Bos).is_err());
         assert!(d.push(Token::TimeSignature(3)).is_err()); // not at a bar head
+        let mut fresh = Decoder::new();
+        fresh.push(Token::Bos).unwrap();
+        assert!(fresh.push(Token::Bos).is_err()); // one Bos per piece
         d.push(Token::Eos).unwrap();
         assert!(d.push(Token::Bar).is_err()); // only Bos after the end
     }

@@ -3,17 +3,37 @@
 //! The `#![no_std]`, allocation-free inference core of Kantor: it reads a
 //! model exported by `host-trainer` in place from a byte slice, runs a small
 //! decoder-only Transformer with int8, f16 or f32 weights, samples tokens and
-//! turns them into timed MIDI events. It runs bit-identically on a Cortex-M4F
-//! and on desktop CPUs.
+//! turns them into timed MIDI messages. It runs bit-identically on a
+//! Cortex-M4F and on desktop CPUs.
 //!
-//! Layout, one concept per module:
+//! Reading order, one concept per module:
 //!
 //! * [`vocab`] — the REMI token vocabulary and its grid.
-//! * [`decoder`] — token stream → notes, tempo and meter changes (streaming, grammar-checking).
+//! * [`decoder`] — token stream → notes, tempo and meter (streaming, grammar-checking).
+//! * [`bpe`] — BPE token → base tokens, without allocation.
+//! * [`safetensors`] — in-place reader of the weights file.
+//! * [`config`], [`weights`], [`model`] — what the file holds.
+//! * [`kernels`] — matmuls (int8, f16, f32), RMSNorm, SwiGLU, RoPE, softmax.
+//! * [`kv_cache`] — the static KV cache with attention sinks and sliding.
+//! * [`session`] — memory, run state and the forward pass.
+//! * [`sampler`] — temperature, top-k, top-p; [`grammar`] — masking ill-formed tokens.
+//! * [`stream`] — notes → timed note-on/note-off messages.
+//! * [`generator`] — all of the above driven together.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bpe;
+pub mod config;
 pub mod decoder;
+pub mod generator;
+pub mod grammar;
+pub mod kernels;
+pub mod kv_cache;
+pub mod model;
+pub mod safetensors;
+pub mod sampler;
+pub mod session;
+pub mod stream;
 pub mod vocab;
+pub mod weights;

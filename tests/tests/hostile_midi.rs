@@ -13,7 +13,12 @@ fn seed_file() -> Vec<u8> {
 }
 
 fn load_and_encode(bytes: &[u8]) {
-    if let Ok(score) = read_midi(bytes, ReadOptions { include_drums: true }) {
+    if let Ok(score) = read_midi(
+        bytes,
+        ReadOptions {
+            include_drums: true,
+        },
+    ) {
         if let Ok(piece) = score.to_piece() {
             let ids = remi::encode_ids(&piece);
             let decoded = remi::decode_ids(&ids);

@@ -10,7 +10,11 @@ use kantor_tests::{chorales_dir, jsb_json, unseen_midi_dir};
 
 fn learned_bpe(dir: &std::path::Path, vocab_size: usize) -> Bpe {
     let corpus = Corpus::load(dir, LoadOptions::default()).unwrap();
-    let seqs: Vec<Vec<u16>> = corpus.train.iter().map(|e| remi::encode_ids(&e.piece)).collect();
+    let seqs: Vec<Vec<u16>> = corpus
+        .train
+        .iter()
+        .map(|e| remi::encode_ids(&e.piece))
+        .collect();
     Bpe::train(&seqs, vocab_size)
 }
 
@@ -20,7 +24,13 @@ fn assert_lossless(dir: &std::path::Path, bpe: &Bpe) -> usize {
         let score = read_midi(&std::fs::read(&path).unwrap(), ReadOptions::default())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let r = round_trip(&score, bpe).unwrap();
-        assert_eq!(r.mismatched, 0, "{}: {:?}", path.display(), r.first_difference);
+        assert_eq!(
+            r.mismatched,
+            0,
+            "{}: {:?}",
+            path.display(),
+            r.first_difference
+        );
         assert_eq!(r.decode_errors, 0, "{}", path.display());
         assert!(r.bpe_tokens <= r.tokens);
         notes += r.notes;
@@ -77,7 +87,11 @@ fn jsb_loads_with_the_official_split_and_round_trips() {
 #[test]
 fn a_directory_with_bad_files_loads_the_good_ones_and_names_the_bad() {
     let dir = tempfile::tempdir().unwrap();
-    let good: Vec<_> = midi_files(&chorales_dir()).unwrap().into_iter().take(12).collect();
+    let good: Vec<_> = midi_files(&chorales_dir())
+        .unwrap()
+        .into_iter()
+        .take(12)
+        .collect();
     for p in &good {
         std::fs::copy(p, dir.path().join(p.file_name().unwrap())).unwrap();
     }
@@ -94,7 +108,11 @@ fn a_directory_with_bad_files_loads_the_good_ones_and_names_the_bad() {
         .collect();
     bad.sort();
     assert_eq!(bad, ["empty.mid", "text.mid", "truncated.mid"]);
-    let truncated = corpus.failures.iter().find(|f| f.path.ends_with("truncated.mid")).unwrap();
+    let truncated = corpus
+        .failures
+        .iter()
+        .find(|f| f.path.ends_with("truncated.mid"))
+        .unwrap();
     assert!(truncated.error.contains("truncated"), "{}", truncated.error);
 }
 

@@ -1,0 +1,152 @@
+//! The model's hyper-parameters, read from the weights file's metadata.
+//!
+//! `host-trainer export` writes these string keys into the safetensors
+//! `__metadata__`: `format` (= [`FORMAT`]), `vocab_size`, `dim`, `n_layers`,
+//! `n_heads`, `n_kv_heads`, `hidden_dim`, `context`, `rope_theta`,
+//! `norm_eps`, `weights` (`f32`, `f16` or `int8`) and, for int8, `group_size`.
+
+use crate::safetensors::SafeTensors;
+
+/// Value of the `format` metadata key of a Kantor model file.
+pub const FORMAT: &str = "kantor-1";
+/// Most layers a model may have.
+pub const MAX_LAYERS: usize = 32;
+/// Largest model width (and hidden width) accepted.
+pub const MAX_DIM: usize = 16384;
+/// Longest context accepted.
+pub const MAX_CONTEXT: usize = 1 << 16;
+
+/// How the weight matrices are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// 32-bit floats: the reference path.
+    F32,
+    /// IEEE half floats.
+    F16,
+    /// int8 with one f32 scale per `group_size` consecutive inputs of each output row.
+    Int8 {
+        /// Inputs per scale.
+        group_size: usize,
+    },
+}
+
+/// A decoder-only Transformer's shape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelConfig {
+    /// Token ids (base REMI tokens plus BPE merges).
+    pub vocab_size: usize,
+    /// Model width.
+    pub dim: usize,
+    /// Transformer blocks.
+    pub n_layers: usize,
+    /// Query heads.
+    pub n_heads: usize,
+    /// Key/value heads (grouped-query attention; divides `n_heads`).
+    pub n_kv_heads: usize,
+    /// Width of the SwiGLU feed-forward layer.
+    pub hidden_dim: usize,
+    /// Positions the model was trained on (the KV cache's capacity).
+    pub context: usize,
+    /// RoPE base.
+    pub rope_theta: f32,
+    /// RMSNorm epsilon.
+    pub norm_eps: f32,
+    /// Storage of the weight matrices.
+    pub weights: WeightFormat,
+}
+
+/// Why a configuration is unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The `format` key is missing or not [`FORMAT`].
+    NotAKantorModel,
+    /// A metadata key is missing.
+    Missing(&'static str),
+    /// A metadata value does not parse or is out of range.
+    Invalid(&'static str),
+    /// `n_heads` is not a multiple of `n_kv_heads`, or `dim` of `n_heads`.
+    Heads,
+    /// The head width is odd (RoPE rotates pairs).
+    OddHeadDim,
+    /// `group_size` does not divide `dim` and `hidden_dim`.
+    GroupSize,
+}
+
+impl ModelConfig {
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.dim / self.n_heads
+    }
+
+    /// Width of all key (or value) heads together.
+    pub fn kv_dim(&self) -> usize {
+        self.head_dim() * self.n_kv_heads
+    }
+
+    /// Read and validate the configuration from a file's metadata.
+    pub fn from_metadata(file: &SafeTensors<'_>) -> Result<Self, ConfigError> {
+        if file.metadata("format") != Some(FORMAT) {
+            return Err(ConfigError::NotAKantorModel);
+        }
+        let text = |key: &'static str| file.metadata(key).ok_or(ConfigError::Missing(key));
+        let size = |key: &'static str, max: usize| -> Result<usize, ConfigError> {
+            text(key)?
+                .parse::<usize>()
+                .ok()
+                .filter(|&v| v > 0 && v <= max)
+                .ok_or(ConfigError::Invalid(key))
+        };
+        let real = |key: &'static str| -> Result<f32, ConfigError> {
+            text(key)?
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or(ConfigError::Invalid(key))
+        };
+        let weights = match text("weights")? {
+            "f32" => WeightFormat::F32,
+            "f16" => WeightFormat::F16,
+            "int8" => WeightFormat::Int8 {
+                group_size: size("group_size", MAX_DIM)?,
+            },
+            _ => return Err(ConfigError::Invalid("weights")),
+        };
+        let config = ModelConfig {
+            vocab_size: size("vocab_size", usize::from(u16::MAX))?,
+            dim: size("dim", MAX_DIM)?,
+            n_layers: size("n_layers", MAX_LAYERS)?,
+            n_heads: size("n_heads", MAX_DIM)?,
+            n_kv_heads: size("n_kv_heads", MAX_DIM)?,
+            hidden_dim: size("hidden_dim", MAX_DIM)?,
+            context: size("context", MAX_CONTEXT)?,
+            rope_theta: real("rope_theta")?,
+            norm_eps: real("norm_eps")?,
+            weights,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check the relations between the sizes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.n_heads == 0
+            || self.n_kv_heads == 0
+            || !self.dim.is_multiple_of(self.n_heads)
+            || !self.n_heads.is_multiple_of(self.n_kv_heads)
+        {
+            return Err(ConfigError::Heads);
+        }
+        if !self.head_dim().is_multiple_of(2) {
+            return Err(ConfigError::OddHeadDim);
+        }
+        if let WeightFormat::Int8 { group_size } = self.weights {
+            if group_size == 0
+                || !self.dim.is_multiple_of(group_size)
+                || !self.hidden_dim.is_multiple_of(group_size)
+            {
+                return Err(ConfigError::GroupSize);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! Generation end to end: sample a token, feed it back, expand its BPE,
+//! decode it and schedule the notes as timed MIDI messages.
+//!
+//! ```no_run
+//! # use kantor_engine::{generator::Generator, model::Model, sampler::{Sampler, SamplerConfig},
+//! #     session::{Session, SessionOptions}, vocab::BOS_ID};
+//! # fn run(bytes: &[u8], memory: &mut [u8]) -> Option<()> {
+//! let model = Model::from_bytes(bytes).ok()?;
+//! let session = Session::new(&model, SessionOptions::for_model(&model), memory).ok()?;
+//! let mut generator: Generator<'_, '_, 64> =
+//!     Generator::new(session, Sampler::new(SamplerConfig::default(), 1), true);
+//! generator.feed(BOS_ID).ok()?;
+//! for _ in 0..1000 {
+//!     generator.step().ok()?;
+//!     while let Some(message) = generator.pop_message() {
+//!         // play `message.message` at `message.tick`
+//!     }
+//! }
+//! # Some(())
+//! # }
+//! ```
+
+use crate::decoder::Decoder;
+use crate::grammar::mask_ill_formed;
+use crate::sampler::Sampler;
+use crate::session::{Session, SessionError};
+use crate::stream::{Scheduler, TimedMessage};
+use crate::vocab::BOS_ID;
+
+/// A session, a sampler, the decoder and the scheduler, driven together.
+/// `Q` is the scheduler's queue capacity.
+#[derive(Debug)]
+pub struct Generator<'m, 'b, const Q: usize> {
+    session: Session<'m, 'b>,
+    sampler: Sampler,
+    constrained: bool,
+    decoder: Decoder,
+    scheduler: Scheduler<Q>,
+    fed: bool,
+    tokens: u32,
+    ill_formed: u32,
+}
+
+impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
+    /// A generator; `constrained` masks ill-formed tokens before sampling.
+    pub fn new(session: Session<'m, 'b>, sampler: Sampler, constrained: bool) -> Self {
+        Generator {
+            session,
+            sampler,
+            constrained,
+            decoder: Decoder::new(),
+            scheduler: Scheduler::new(),
+            fed: false,
+            tokens: 0,
+            ill_formed: 0,
+        }
+    }
+
+    /// Feed a prompt token: run the model on it and decode it.
+    pub fn feed(&mut self, id: u16) -> Result<(), SessionError> {
+        self.session.forward(id)?;
+        self.fed = true;
+        self.decode(id);
+        Ok(())
+    }
+
+    /// Sample the next token, feed it back and decode it; returns it. Starts
+    /// with `Bos` if nothing was fed yet.
+    pub fn step(&mut self) -> Result<u16, SessionError> {
+        if !self.fed {
+            self.feed(BOS_ID)?;
+        }
+        if self.constrained {
+            let bpe = self.session.model().bpe;
+            mask_ill_formed(self.session.logits_mut(), &self.decoder, &bpe);
+        }
+        let id = self.session.sample(&mut self.sampler);
+        self.feed(id)?;
+        Ok(id)
+    }
+
+    fn decode(&mut self, id: u16) {
+        let mut bad = false;
+        for base in self.session.model().bpe.expand(id) {
+            match self.decoder.push_id(base) {
+                Ok(Some(event)) => self.scheduler.push(&event),
+                Ok(None) => {}
+                Err(_) => bad = true,
+            }
+        }
+        self.tokens += 1;
+        self.ill_formed += u32::from(bad);
+        self.scheduler.release_until(self.decoder.now());
+    }
+
+    /// The next message that is due, in time order.
+    pub fn pop_message(&mut self) -> Option<TimedMessage> {
+        self.scheduler.pop()
+    }
+
+    /// Release every pending message (the last notes' note-offs).
+    pub fn finish(&mut self) {
+        self.scheduler.flush();
+    }
+
+    /// Tokens fed so far (prompt and generated).
+    pub fn tokens(&self) -> u32 {
+        self.tokens
+    }
+
+    /// Tokens the decoder rejected.
+    pub fn ill_formed(&self) -> u32 {
+        self.ill_formed
+    }
+
+    /// Notes dropped by a full scheduler queue.
+    pub fn dropped_notes(&self) -> u32 {
+        self.scheduler.dropped()
+    }
+
+    /// The decoder (its clock is the musical time of the last token).
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session<'m, 'b> {
+        &self.session
+    }
+}

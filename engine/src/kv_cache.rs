@@ -1,0 +1,404 @@
+//! The static key/value cache, and attention over it.
+//!
+//! The cache lives in caller-provided slices (see [`crate::session`]) with
+//! room for `capacity` positions (the model's context) per layer, stored as
+//! f32, f16 or int8 (int8 with one f32 scale per position and head).
+//!
+//! Generation never stops at the context length. When the cache is full, the
+//! first `sinks` positions (attention sinks: the start of the piece) stay, the
+//! oldest half of the rest is dropped, and the remaining keys are rotated back
+//! so their RoPE positions again run 0, 1, 2, …: the model always sees
+//! positions it was trained on, and a player can run forever.
+
+use crate::kernels::{dot_i8, quantize, rope_angles, rope_rotate, softmax};
+
+/// How cache entries are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvPrecision {
+    /// 32-bit floats (the reference; matches the trainer).
+    F32,
+    /// Half floats.
+    F16,
+    /// int8 with a scale per position and head (a quarter of f32's memory).
+    Int8,
+}
+
+impl KvPrecision {
+    /// Bytes per stored value.
+    pub const fn value_bytes(self) -> usize {
+        match self {
+            KvPrecision::F32 => 4,
+            KvPrecision::F16 => 2,
+            KvPrecision::Int8 => 1,
+        }
+    }
+}
+
+/// The cache's storage, by precision.
+#[derive(Debug)]
+pub enum KvStore<'a> {
+    /// f32 keys and values.
+    F32 {
+        /// Keys.
+        keys: &'a mut [f32],
+        /// Values.
+        values: &'a mut [f32],
+    },
+    /// f16 keys and values (as bits).
+    F16 {
+        /// Keys.
+        keys: &'a mut [u16],
+        /// Values.
+        values: &'a mut [u16],
+    },
+    /// int8 keys and values with scales.
+    Int8 {
+        /// Keys.
+        keys: &'a mut [i8],
+        /// Values.
+        values: &'a mut [i8],
+        /// One scale per (layer, position, head) of the keys.
+        key_scales: &'a mut [f32],
+        /// Same for the values.
+        value_scales: &'a mut [f32],
+    },
+}
+
+/// Shape of the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvShape {
+    /// Layers.
+    pub layers: usize,
+    /// Positions per layer.
+    pub capacity: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Width of a head.
+    pub head_dim: usize,
+    /// Leading positions that are never dropped.
+    pub sinks: usize,
+}
+
+impl KvShape {
+    /// Values per (layer, position): all heads.
+    pub fn row(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+    /// Values of keys (or of values) in the whole cache.
+    pub fn values(&self) -> usize {
+        self.layers * self.capacity * self.row()
+    }
+    /// Scales of keys (or of values) in the whole cache (int8 only).
+    pub fn scales(&self) -> usize {
+        self.layers * self.capacity * self.kv_heads
+    }
+    /// Positions dropped when the cache is full.
+    pub fn evicted(&self) -> usize {
+        ((self.capacity - self.sinks) / 2).max(1)
+    }
+}
+
+/// Scratch buffers attention needs.
+#[derive(Debug)]
+pub struct AttentionScratch<'s> {
+    /// One score per cached position.
+    pub scores: &'s mut [f32],
+    /// A query head quantized to int8 (int8 caches).
+    pub query: &'s mut [i8],
+    /// A head of f32 (dequantizing during eviction).
+    pub head: &'s mut [f32],
+}
+
+/// The key/value cache. See the [module documentation](self).
+#[derive(Debug)]
+pub struct KvCache<'a> {
+    store: KvStore<'a>,
+    shape: KvShape,
+    len: usize,
+}
+
+impl<'a> KvCache<'a> {
+    /// A cache over `store`, whose slices must have the sizes `shape` implies
+    /// (checked by the session that carves them).
+    pub fn new(store: KvStore<'a>, shape: KvShape) -> Self {
+        KvCache {
+            store,
+            shape,
+            len: 0,
+        }
+    }
+
+    /// Cached positions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True if the next position needs an eviction first.
+    pub fn is_full(&self) -> bool {
+        self.len >= self.shape.capacity
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> KvShape {
+        self.shape
+    }
+
+    /// Forget everything.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn offset(&self, layer: usize, slot: usize) -> usize {
+        (layer * self.shape.capacity + slot) * self.shape.row()
+    }
+
+    fn scale_offset(&self, layer: usize, slot: usize) -> usize {
+        (layer * self.shape.capacity + slot) * self.shape.kv_heads
+    }
+
+    /// Store the key and value rows (all heads) of position `len` in `layer`.
+    pub fn write(&mut self, layer: usize, key: &[f32], value: &[f32]) {
+        let (at, row, hd) = (
+            self.offset(layer, self.len),
+            self.shape.row(),
+            self.shape.head_dim,
+        );
+        let sat = self.scale_offset(layer, self.len);
+        let heads = self.shape.kv_heads;
+        match &mut self.store {
+            KvStore::F32 { keys, values } => {
+                copy_into(keys.get_mut(at..at + row), key, |v| v);
+                copy_into(values.get_mut(at..at + row), value, |v| v);
+            }
+            KvStore::F16 { keys, values } => {
+                let f16 = |v: f32| half::f16::from_f32(v).to_bits();
+                copy_into(keys.get_mut(at..at + row), key, f16);
+                copy_into(values.get_mut(at..at + row), value, f16);
+            }
+            KvStore::Int8 {
+                keys,
+                values,
+                key_scales,
+                value_scales,
+            } => {
+                if let (Some(k), Some(ks)) = (
+                    keys.get_mut(at..at + row),
+                    key_scales.get_mut(sat..sat + heads),
+                ) {
+                    quantize(key, hd, k, ks);
+                }
+                if let (Some(v), Some(vs)) = (
+                    values.get_mut(at..at + row),
+                    value_scales.get_mut(sat..sat + heads),
+                ) {
+                    quantize(value, hd, v, vs);
+                }
+            }
+        }
+    }
+
+    /// Count the position just written (after every layer wrote it).
+    pub fn advance(&mut self) {
+        self.len = (self.len + 1).min(self.shape.capacity);
+    }
+
+    /// Attention of all query heads `query` (`n_heads * head_dim`) over the
+    /// first `len + 1` positions of `layer` (including the one just
+    /// written); the result goes to `out` (same width as `query`).
+    pub fn attend(
+        &self,
+        layer: usize,
+        query: &[f32],
+        out: &mut [f32],
+        scratch: &mut AttentionScratch<'_>,
+    ) {
+        let hd = self.shape.head_dim;
+        let positions = (self.len + 1).min(self.shape.capacity);
+        let heads = query.len() / hd.max(1);
+        let group = (heads / self.shape.kv_heads.max(1)).max(1);
+        let scale = 1.0 / libm::sqrtf(hd as f32);
+        let base = self.offset(layer, 0);
+        let scale_base = self.scale_offset(layer, 0);
+        let row = self.shape.row();
+        let kv_heads = self.shape.kv_heads;
+        for (h, (q, o)) in query
+            .chunks_exact(hd)
+            .zip(out.chunks_exact_mut(hd))
+            .enumerate()
+        {
+            let kvh = h / group;
+            let head_at = |t: usize| base + t * row + kvh * hd;
+            let scale_at = |t: usize| scale_base + t * kv_heads + kvh;
+            let scores = scratch.scores.get_mut(..positions).unwrap_or(&mut []);
+            match &self.store {
+                KvStore::F32 { keys, .. } => {
+                    for (t, s) in scores.iter_mut().enumerate() {
+                        let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
+                        *s = q.iter().zip(k).fold(0.0f32, |a, (x, y)| a + x * y) * scale;
+                    }
+                }
+                KvStore::F16 { keys, .. } => {
+                    for (t, s) in scores.iter_mut().enumerate() {
+                        let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
+                        *s = q.iter().zip(k).fold(0.0f32, |a, (x, &y)| {
+                            a + x * half::f16::from_bits(y).to_f32()
+                        }) * scale;
+                    }
+                }
+                KvStore::Int8 {
+                    keys, key_scales, ..
+                } => {
+                    let mut q_scale = [0.0f32];
+                    let q8 = scratch.query.get_mut(..hd).unwrap_or(&mut []);
+                    quantize(q, hd, q8, &mut q_scale);
+                    for (t, s) in scores.iter_mut().enumerate() {
+                        let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
+                        let ks = key_scales.get(scale_at(t)).copied().unwrap_or(0.0);
+                        *s = dot_i8(bytemuck::cast_slice(k), q8) as f32 * (q_scale[0] * ks) * scale;
+                    }
+                }
+            }
+            softmax(scores);
+            o.fill(0.0);
+            for (t, &p) in scores.iter().enumerate() {
+                let at = head_at(t);
+                match &self.store {
+                    KvStore::F32 { values, .. } => {
+                        for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
+                            *x += p * v;
+                        }
+                    }
+                    KvStore::F16 { values, .. } => {
+                        for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
+                            *x += p * half::f16::from_bits(v).to_f32();
+                        }
+                    }
+                    KvStore::Int8 {
+                        values,
+                        value_scales,
+                        ..
+                    } => {
+                        let w = p * value_scales.get(scale_at(t)).copied().unwrap_or(0.0);
+                        for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
+                            *x += w * f32::from(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Make room: keep the sinks, drop the oldest [`KvShape::evicted`]
+    /// positions after them, move the rest down and rotate their keys back
+    /// by as many positions. Returns the number of positions dropped.
+    pub fn evict(
+        &mut self,
+        frequencies: &[f32],
+        cos: &mut [f32],
+        sin: &mut [f32],
+        scratch: &mut AttentionScratch<'_>,
+    ) -> usize {
+        let shape = self.shape;
+        let drop = shape.evicted().min(self.len.saturating_sub(shape.sinks));
+        if drop == 0 {
+            return 0;
+        }
+        let keep = self.len - shape.sinks - drop;
+        for layer in 0..shape.layers {
+            let from = self.offset(layer, shape.sinks + drop);
+            let to = self.offset(layer, shape.sinks);
+            let n = keep * shape.row();
+            let (sfrom, sto) = (
+                self.scale_offset(layer, shape.sinks + drop),
+                self.scale_offset(layer, shape.sinks),
+            );
+            let sn = keep * shape.kv_heads;
+            match &mut self.store {
+                KvStore::F32 { keys, values } => {
+                    move_within(keys, from, to, n);
+                    move_within(values, from, to, n);
+                }
+                KvStore::F16 { keys, values } => {
+                    move_within(keys, from, to, n);
+                    move_within(values, from, to, n);
+                }
+                KvStore::Int8 {
+                    keys,
+                    values,
+                    key_scales,
+                    value_scales,
+                } => {
+                    move_within(keys, from, to, n);
+                    move_within(values, from, to, n);
+                    move_within(key_scales, sfrom, sto, sn);
+                    move_within(value_scales, sfrom, sto, sn);
+                }
+            }
+        }
+        // Rotate the moved keys back by `drop` positions.
+        rope_angles(-(drop as f32), frequencies, cos, sin);
+        let hd = shape.head_dim;
+        let head = scratch.head.get_mut(..hd).unwrap_or(&mut []);
+        for layer in 0..shape.layers {
+            for slot in shape.sinks..shape.sinks + keep {
+                for kvh in 0..shape.kv_heads {
+                    let at = self.offset(layer, slot) + kvh * hd;
+                    let sat = self.scale_offset(layer, slot) + kvh;
+                    match &mut self.store {
+                        KvStore::F32 { keys, .. } => {
+                            if let Some(k) = keys.get_mut(at..at + hd) {
+                                rope_rotate(k, cos, sin);
+                            }
+                        }
+                        KvStore::F16 { keys, .. } => {
+                            if let Some(k) = keys.get_mut(at..at + hd) {
+                                for (x, &b) in head.iter_mut().zip(k.iter()) {
+                                    *x = half::f16::from_bits(b).to_f32();
+                                }
+                                rope_rotate(head, cos, sin);
+                                for (b, &x) in k.iter_mut().zip(head.iter()) {
+                                    *b = half::f16::from_f32(x).to_bits();
+                                }
+                            }
+                        }
+                        KvStore::Int8 {
+                            keys, key_scales, ..
+                        } => {
+                            if let (Some(k), Some(s)) =
+                                (keys.get_mut(at..at + hd), key_scales.get_mut(sat..sat + 1))
+                            {
+                                for (x, &q) in head.iter_mut().zip(k.iter()) {
+                                    *x = f32::from(q) * s[0];
+                                }
+                                rope_rotate(head, cos, sin);
+                                quantize(head, hd, k, s);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.len -= drop;
+        drop
+    }
+}
+
+fn copy_into<T: Copy>(dst: Option<&mut [T]>, src: &[f32], convert: impl Fn(f32) -> T) {
+    if let Some(dst) = dst {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = convert(s);
+        }
+    }
+}
+
+/// `slice[to..to + n] = slice[from..from + n]` (`to < from`); does nothing if out of range.
+fn move_within<T: Copy>(slice: &mut [T], from: usize, to: usize, n: usize) {
+    if to <= from && from.checked_add(n).is_some_and(|end| end <= slice.len()) {
+        slice.copy_within(from..from + n, to);
+    }
+}
