@@ -7,11 +7,19 @@
 //! * [`remi`] — piece ⇄ REMI tokens (decoding through the engine).
 //! * [`bpe`] — byte-pair encoding over REMI tokens.
 //! * [`corpus`] — corpora, splits, transposition augmentation, windows.
+//! * [`config`] — model and training configuration, presets.
+//! * [`model`] — the Transformer in candle.
+//! * [`export`] — float weights → the engine's quantized file.
 //! * [`commands`] — the `host-trainer` subcommands.
 
 pub mod bpe;
 pub mod commands;
+pub mod config;
 pub mod corpus;
+pub mod device;
+pub mod export;
+pub mod fsutil;
 pub mod midi;
+pub mod model;
 pub mod piece;
 pub mod remi;
