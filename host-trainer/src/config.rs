@@ -310,6 +310,25 @@ impl TrainConfig {
     }
 }
 
+/// Where the data comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Directory of MIDI files, a MIDI file, or JSB Chorales JSON.
+    pub corpus: std::path::PathBuf,
+    /// Seed of the train/valid/test split of plain directories.
+    pub split_seed: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            corpus: "data/bach-chorales-midi".into(),
+            split_seed: 0,
+        }
+    }
+}
+
 /// Everything a run was started with (saved as `config.toml` in the run directory).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -319,6 +338,9 @@ pub struct RunConfig {
     /// The training.
     #[serde(default)]
     pub train: TrainConfig,
+    /// The data.
+    #[serde(default)]
+    pub data: DataConfig,
 }
 
 impl RunConfig {
@@ -327,6 +349,7 @@ impl RunConfig {
         Ok(RunConfig {
             model: ModelConfig::preset(name)?,
             train: TrainConfig::preset(name),
+            data: DataConfig::default(),
         })
     }
 

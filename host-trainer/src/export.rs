@@ -255,3 +255,23 @@ pub fn export(
     }
     Ok(safetensors::serialize(views, Some(metadata))?)
 }
+
+/// The BPE table stored in an exported model file.
+pub fn read_bpe(model_bytes: &[u8]) -> Result<Bpe> {
+    let file =
+        safetensors::SafeTensors::deserialize(model_bytes).context("not a safetensors file")?;
+    let merges = match file.tensor(kantor_engine::model::BPE_TENSOR) {
+        Ok(t) => t
+            .data()
+            .chunks_exact(4)
+            .map(|b| {
+                [
+                    u16::from_le_bytes([b[0], b[1]]),
+                    u16::from_le_bytes([b[2], b[3]]),
+                ]
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    Ok(Bpe::from_merges(merges)?)
+}

@@ -9,17 +9,26 @@
 //! * [`corpus`] — corpora, splits, transposition augmentation, windows.
 //! * [`config`] — model and training configuration, presets.
 //! * [`model`] — the Transformer in candle.
+//! * [`train`] — the training loop (with [`optimizer`], [`checkpoint`], [`metrics`], [`plot`]).
 //! * [`export`] — float weights → the engine's quantized file.
 //! * [`commands`] — the `host-trainer` subcommands.
 
 pub mod bpe;
+pub mod checkpoint;
 pub mod commands;
 pub mod config;
 pub mod corpus;
 pub mod device;
+pub mod evaluate;
 pub mod export;
 pub mod fsutil;
+pub mod generate;
+pub mod metrics;
 pub mod midi;
 pub mod model;
+pub mod optimizer;
 pub mod piece;
+pub mod plot;
 pub mod remi;
+pub mod run;
+pub mod train;

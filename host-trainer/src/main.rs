@@ -1,7 +1,7 @@
 //! The `host-trainer` command line. Each subcommand lives in `commands/`.
 
 use clap::{Parser, Subcommand};
-use host_trainer::commands::{data, tokenize};
+use host_trainer::commands::{data, distill, eval, export, generate, tokenize, train};
 
 /// Kantor's host side: tokenize, train, distil, export, generate and evaluate.
 #[derive(Debug, Parser)]
@@ -15,6 +15,16 @@ struct Cli {
 enum Command {
     /// Print the REMI tokens of MIDI files, or check the lossless round trip (--roundtrip).
     Tokenize(tokenize::TokenizeArgs),
+    /// Train a model (default: the student on the bundled chorales), export it and write a sample.
+    Train(train::TrainArgs),
+    /// Train a small student on a teacher's soft targets; compare with no distillation.
+    Distill(distill::DistillArgs),
+    /// Quantize a run's weights for the engine; compare float and quantized perplexity.
+    Export(export::ExportArgs),
+    /// Continue a MIDI prompt (or start from nothing) and write MIDI.
+    Generate(generate::GenerateArgs),
+    /// Perplexity on held-out data and metrics of generated music.
+    Eval(eval::EvalArgs),
     /// Corpus tools.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -25,6 +35,11 @@ fn main() {
     let result = match &cli.command {
         Command::Tokenize(args) => tokenize::run(args),
         Command::Data(command) => data::run(command),
+        Command::Train(args) => train::run(args),
+        Command::Distill(args) => distill::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -2,4 +2,9 @@
 //! command line (clap) and calls `run` here.
 
 pub mod data;
+pub mod distill;
+pub mod eval;
+pub mod export;
+pub mod generate;
 pub mod tokenize;
+pub mod train;

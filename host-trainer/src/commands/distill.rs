@@ -1,0 +1,156 @@
+//! `host-trainer distill`: train a small student on a teacher's soft targets
+//! (KL divergence at a temperature, mixed with the hard-label loss), and
+//! report the student's perplexity with and without distillation.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::checkpoint;
+use crate::config::RunConfig;
+use crate::device::{self, DeviceChoice};
+use crate::run::Run;
+use crate::train::{files, train, RunOptions, Teacher, TrainSummary};
+
+/// Arguments of `host-trainer distill`.
+#[derive(Debug, clap::Args)]
+pub struct DistillArgs {
+    /// The teacher's run directory.
+    #[arg(long)]
+    pub teacher: PathBuf,
+    /// Student preset (its vocabulary and data follow the teacher).
+    #[arg(long, default_value = "student")]
+    pub preset: String,
+    /// A TOML run configuration for the student instead of the preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Student run directory.
+    #[arg(long, default_value = "runs/distilled")]
+    pub out: PathBuf,
+    /// Softmax temperature of the soft targets.
+    #[arg(long, default_value_t = 2.0)]
+    pub temperature: f64,
+    /// Weight of the distillation term (the rest weighs the hard labels).
+    #[arg(long, default_value_t = 0.7)]
+    pub alpha: f64,
+    /// A run of the same student trained without distillation; default:
+    /// train one in OUT/baseline with the same settings.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Override the number of optimizer steps.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Continue an interrupted distillation in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The comparison.
+#[derive(Debug, Serialize)]
+pub struct DistillReport {
+    /// The distilled student.
+    pub distilled: TrainSummary,
+    /// Best validation perplexity of the student trained without distillation.
+    pub baseline_val_ppl: f64,
+    /// Best validation perplexity of the teacher.
+    pub teacher_val_ppl: Option<f64>,
+}
+
+fn best_ppl(dir: &Path) -> Result<f64> {
+    let (_, meta) = checkpoint::load(&dir.join(files::CHECKPOINT), &candle_core::Device::Cpu)?;
+    let state = checkpoint::state_of(&meta, &dir.join(files::CHECKPOINT))?;
+    Ok(state.best_val_loss.unwrap_or(f64::NAN).exp())
+}
+
+/// Run the command.
+pub fn run(args: &DistillArgs) -> Result<i32> {
+    let device = device::select(args.device)?;
+    let teacher_run = Run::open(&args.teacher)?;
+    let mut config = match &args.config {
+        Some(path) => RunConfig::load(path)?,
+        None => RunConfig::preset(&args.preset)?,
+    };
+    config.model.vocab_size = teacher_run.config.model.vocab_size;
+    config.data = teacher_run.config.data.clone();
+    if let Some(s) = args.max_steps {
+        config.train.max_steps = s;
+    }
+    config.validate()?;
+    let corpus = teacher_run.corpus()?;
+    let teacher = Teacher {
+        model: teacher_run.model("best", &device)?,
+        temperature: args.temperature,
+        alpha: args.alpha,
+    };
+    eprintln!(
+        "distilling {} into {}",
+        args.teacher.display(),
+        args.out.display()
+    );
+    let options = RunOptions {
+        dir: args.out.clone(),
+        resume: args.resume,
+        progress: !args.quiet,
+    };
+    let distilled = train(
+        &corpus,
+        config.clone(),
+        &device,
+        Some(&teacher),
+        Some(teacher_run.bpe.clone()),
+        &options,
+    )?;
+    super::train::report(&distilled);
+
+    let baseline_dir = args
+        .baseline
+        .clone()
+        .unwrap_or_else(|| args.out.join("baseline"));
+    if args.baseline.is_none() {
+        let resume = baseline_dir.join(files::CHECKPOINT).exists();
+        eprintln!(
+            "training the same student without distillation in {}",
+            baseline_dir.display()
+        );
+        let options = RunOptions {
+            dir: baseline_dir.clone(),
+            resume,
+            progress: !args.quiet,
+        };
+        let summary = train(
+            &corpus,
+            config,
+            &device,
+            None,
+            Some(teacher_run.bpe.clone()),
+            &options,
+        )?;
+        super::train::report(&summary);
+    }
+    let report = DistillReport {
+        baseline_val_ppl: best_ppl(&baseline_dir)?,
+        teacher_val_ppl: best_ppl(&args.teacher).ok(),
+        distilled,
+    };
+    println!(
+        "student validation perplexity: {:.3} with distillation, {:.3} without{}",
+        report.distilled.best_val_ppl,
+        report.baseline_val_ppl,
+        report
+            .teacher_val_ppl
+            .map_or(String::new(), |t| format!(" (teacher {t:.3})"))
+    );
+    std::fs::write(
+        args.out.join("distill.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    super::train::finish(&args.out, &device, &corpus, 0)?;
+    Ok(0)
+}

@@ -1,0 +1,181 @@
+//! `host-trainer train`: train a model on a corpus, then export it for the
+//! engine and leave a sample MIDI file in the run directory.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use kantor_engine::sampler::SamplerConfig;
+
+use crate::config::RunConfig;
+use crate::corpus::{Corpus, LoadOptions};
+use crate::device::{self, DeviceChoice};
+use crate::export::Precision;
+use crate::generate::GenerateOptions;
+use crate::midi::ReadOptions;
+use crate::run::{
+    export_and_measure, write_sample, Run, GROUP_SIZE, MODEL_F32_FILE, MODEL_FILE, SAMPLE_FILE,
+};
+use crate::train::{train, RunOptions, TrainSummary};
+
+/// Arguments of `host-trainer train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Model and training preset: tiny, student, teacher or default (the student on the chorales).
+    #[arg(long, default_value = "default")]
+    pub preset: String,
+    /// A TOML run configuration ([model], [train], [data]); overrides the preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Corpus: a directory of MIDI files, a MIDI file, or JSB Chorales JSON.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Run directory (default runs/PRESET).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
+    /// Override the number of optimizer steps.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Override the seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the BPE vocabulary size (512 or 1024, or any size above the base vocabulary).
+    #[arg(long)]
+    pub vocab_size: Option<usize>,
+    /// Skip exporting and writing a sample.
+    #[arg(long)]
+    pub no_export: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Run the command.
+pub fn run(args: &TrainArgs) -> Result<i32> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&args.preset));
+    let mut config = match &args.config {
+        Some(path) => RunConfig::load(path)?,
+        None => RunConfig::preset(&args.preset)?,
+    };
+    if let Some(c) = &args.corpus {
+        config.data.corpus = c.clone();
+    }
+    if let Some(s) = args.max_steps {
+        config.train.max_steps = s;
+    }
+    if let Some(s) = args.seed {
+        config.train.seed = s;
+    }
+    if let Some(v) = args.vocab_size {
+        config.model.vocab_size = v;
+    }
+    if args.resume {
+        // The run's own configuration wins; only the device and display may differ.
+        config = RunConfig::load(&out.join(crate::train::files::CONFIG))?;
+    }
+    config.validate()?;
+    let device = device::select(args.device)?;
+    let corpus = Corpus::load(
+        &config.data.corpus,
+        LoadOptions {
+            midi: ReadOptions::default(),
+            seed: config.data.split_seed,
+        },
+    )?;
+    for f in &corpus.failures {
+        eprintln!("skipped {}: {}", f.path.display(), f.error);
+    }
+    eprintln!(
+        "training {} ({} parameters) on {} ({} train / {} valid / {} test pieces) on {}",
+        out.display(),
+        config.model.parameters(),
+        config.data.corpus.display(),
+        corpus.train.len(),
+        corpus.valid.len(),
+        corpus.test.len(),
+        device::name(&device)
+    );
+    let options = RunOptions {
+        dir: out.clone(),
+        resume: args.resume,
+        progress: !args.quiet,
+    };
+    let summary = train(&corpus, config, &device, None, None, &options)?;
+    report(&summary);
+    if !args.no_export {
+        finish(&out, &device, &corpus, 0)?;
+    }
+    Ok(0)
+}
+
+/// Print a training summary.
+pub fn report(s: &TrainSummary) {
+    println!(
+        "trained {} steps{} on {}: best validation loss {:.4} (perplexity {:.3}) at step {}; unigram baseline perplexity {:.2}; {:.0} tokens/s; {:.0} s",
+        s.steps,
+        if s.stopped_early { " (early stop)" } else { "" },
+        s.device,
+        s.best_val_loss,
+        s.best_val_ppl,
+        s.best_step,
+        s.unigram_val_ppl,
+        s.tokens_per_s,
+        s.elapsed_s
+    );
+}
+
+/// After training: export int8 and f32 models, compare perplexities, write a sample.
+pub fn finish(
+    dir: &std::path::Path,
+    device: &candle_core::Device,
+    corpus: &Corpus,
+    seed: u64,
+) -> Result<()> {
+    let run = Run::open(dir)?;
+    let dataset = run.dataset(corpus)?;
+    let int8 = export_and_measure(
+        &run,
+        "best",
+        &dataset,
+        Precision::Int8 {
+            group_size: GROUP_SIZE,
+        },
+        &dir.join(MODEL_FILE),
+        device,
+    )?;
+    println!(
+        "exported {} ({} bytes): validation perplexity {:.3} float (candle) vs {:.3} int8 (engine), {:+.2}%",
+        dir.join(MODEL_FILE).display(),
+        int8.bytes,
+        int8.float_val_ppl,
+        int8.engine_val_ppl,
+        100.0 * int8.relative_change
+    );
+    let f32_bytes = run.export("best", Precision::F32)?;
+    crate::fsutil::write_atomic(&dir.join(MODEL_F32_FILE), &f32_bytes)?;
+    let model = std::fs::read(dir.join(MODEL_FILE))?;
+    let options = GenerateOptions {
+        sampler: SamplerConfig::default(),
+        seed,
+        bars: 16,
+        ..GenerateOptions::default()
+    };
+    let notes = write_sample(&model, &run.bpe, &options, &dir.join(SAMPLE_FILE))?;
+    println!(
+        "wrote {} ({notes} notes, 16 bars, seed {seed})",
+        dir.join(SAMPLE_FILE).display()
+    );
+    std::fs::write(
+        dir.join("export.json"),
+        serde_json::to_string_pretty(&int8)?,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,585 @@
+//! The training loop: data windows, AdamW with warm-up and cosine decay,
+//! gradient accumulation and clipping, early stopping on validation loss,
+//! checkpoints that a killed run resumes from, metrics and a loss curve.
+//!
+//! With a teacher it distils: the loss mixes the KL divergence to the
+//! teacher's softened distribution with the usual cross-entropy.
+//!
+//! A run directory holds `config.toml`, `bpe.json`, `checkpoint.safetensors`
+//! (weights, optimizer moments, loop state), `best.safetensors` (the weights
+//! with the best validation loss), `metrics.jsonl` and `loss.png`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+
+use crate::bpe::Bpe;
+use crate::checkpoint::{self, TrainState};
+use crate::config::{ModelConfig, RunConfig, TrainConfig};
+use crate::corpus::{bpe_sequences, transpositions, windows, Corpus, Split};
+use crate::metrics::{Metric, MetricsLog};
+use crate::model::{ids_tensor, Mode, Transformer};
+use crate::optimizer::{learning_rate, AdamW};
+use crate::piece::PITCH_RANGE;
+
+/// File names inside a run directory.
+pub mod files {
+    /// The run's configuration.
+    pub const CONFIG: &str = "config.toml";
+    /// The BPE table.
+    pub const BPE: &str = "bpe.json";
+    /// The latest checkpoint.
+    pub const CHECKPOINT: &str = "checkpoint.safetensors";
+    /// The best weights by validation loss.
+    pub const BEST: &str = "best.safetensors";
+    /// Metrics, one JSON object per line.
+    pub const METRICS: &str = "metrics.jsonl";
+    /// The loss curve.
+    pub const LOSS_PNG: &str = "loss.png";
+}
+
+/// Training data: the BPE table and windows of `context + 1` tokens per split.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The BPE table the windows use.
+    pub bpe: Bpe,
+    /// Training windows (augmented).
+    pub train: Vec<Vec<u16>>,
+    /// Validation windows (not augmented, not overlapping).
+    pub valid: Vec<Vec<u16>>,
+    /// Test windows (not augmented, not overlapping).
+    pub test: Vec<Vec<u16>>,
+}
+
+impl Dataset {
+    /// Split → augment (training only) → REMI → BPE → windows. Learns the BPE
+    /// on the un-augmented training pieces unless one is given.
+    pub fn prepare(
+        corpus: &Corpus,
+        model: &ModelConfig,
+        train: &TrainConfig,
+        bpe: Option<Bpe>,
+    ) -> Result<Dataset> {
+        let train_pieces = corpus.pieces(Split::Train);
+        if train_pieces.iter().all(|p| p.notes.is_empty()) {
+            bail!("the training split has no notes");
+        }
+        let bpe = match bpe {
+            Some(b) => b,
+            None => Bpe::train(
+                &crate::corpus::base_sequences(&train_pieces),
+                model.vocab_size,
+            ),
+        };
+        let augmented: Vec<_> = train_pieces
+            .iter()
+            .flat_map(|p| transpositions(p, -train.transpose..=train.transpose, PITCH_RANGE))
+            .collect();
+        let len = model.context + 1;
+        let stride = if train.stride == 0 {
+            (model.context / 2).max(1)
+        } else {
+            train.stride
+        };
+        let train_windows = windows(&bpe_sequences(&augmented, &bpe), len, stride);
+        let held_out = |split| {
+            windows(
+                &bpe_sequences(&corpus.pieces(split), &bpe),
+                len,
+                model.context,
+            )
+        };
+        let dataset = Dataset {
+            train: train_windows,
+            valid: held_out(Split::Valid),
+            test: held_out(Split::Test),
+            bpe,
+        };
+        if dataset.train.is_empty() {
+            bail!("the training split is shorter than one window of {len} tokens");
+        }
+        if dataset.valid.is_empty() {
+            bail!("the validation split is shorter than one window of {len} tokens");
+        }
+        Ok(dataset)
+    }
+}
+
+/// Mean cross-entropy (nats per token) of `model` on `windows`.
+pub fn mean_loss(
+    model: &Transformer,
+    windows: &[Vec<u16>],
+    batch: usize,
+    device: &Device,
+) -> Result<f64> {
+    let mut total = 0.0f64;
+    let mut count = 0usize;
+    for chunk in windows.chunks(batch.max(1)) {
+        let (inputs, targets) = split_window(chunk);
+        let loss = model.loss(
+            &ids_tensor(&inputs, device)?,
+            &ids_tensor(&targets, device)?,
+            Mode::Eval,
+        )?;
+        total += f64::from(loss.to_scalar::<f32>()?) * chunk.len() as f64;
+        count += chunk.len();
+    }
+    Ok(total / count.max(1) as f64)
+}
+
+fn split_window(chunk: &[Vec<u16>]) -> (Vec<Vec<u16>>, Vec<Vec<u16>>) {
+    chunk
+        .iter()
+        .map(|w| (w[..w.len() - 1].to_vec(), w[1..].to_vec()))
+        .unzip()
+}
+
+/// Perplexity of a unigram model (token frequencies of `train`) on `held_out`:
+/// the baseline a sequence model must beat.
+pub fn unigram_perplexity(train: &[Vec<u16>], held_out: &[Vec<u16>], vocab: usize) -> f64 {
+    let mut counts = vec![1.0f64; vocab]; // add-one smoothing
+    for t in train.iter().flat_map(|w| &w[1..]) {
+        counts[usize::from(*t)] += 1.0;
+    }
+    let total: f64 = counts.iter().sum();
+    let (mut nll, mut n) = (0.0, 0usize);
+    for t in held_out.iter().flat_map(|w| &w[1..]) {
+        nll -= (counts[usize::from(*t)] / total).ln();
+        n += 1;
+    }
+    (nll / n.max(1) as f64).exp()
+}
+
+/// A teacher for distillation.
+pub struct Teacher {
+    /// The teacher model (frozen).
+    pub model: Transformer,
+    /// Softmax temperature of the soft targets.
+    pub temperature: f64,
+    /// Weight of the distillation term (1 − this weighs the hard labels).
+    pub alpha: f64,
+}
+
+/// Where a run goes and how it reports.
+pub struct RunOptions {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Continue the checkpoint in `dir`.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    /// Steps completed.
+    pub steps: usize,
+    /// Whether early stopping ended it.
+    pub stopped_early: bool,
+    /// Best validation loss and its perplexity.
+    pub best_val_loss: f64,
+    /// `exp(best_val_loss)`.
+    pub best_val_ppl: f64,
+    /// Step of the best validation loss.
+    pub best_step: usize,
+    /// Unigram baseline perplexity on the validation windows.
+    pub unigram_val_ppl: f64,
+    /// Mean training throughput.
+    pub tokens_per_s: f64,
+    /// Training time in seconds (over all resumed parts).
+    pub elapsed_s: f64,
+    /// Parameters in the model.
+    pub parameters: usize,
+    /// Device the run used.
+    pub device: String,
+}
+
+/// Deterministic batches: epoch `e` visits the windows in an order fixed by
+/// `(seed, e)`, so any step's batch can be rebuilt after a resume.
+struct Batches<'a> {
+    windows: &'a [Vec<u16>],
+    seed: u64,
+    epoch: Option<usize>,
+    order: Vec<usize>,
+}
+
+impl<'a> Batches<'a> {
+    fn new(windows: &'a [Vec<u16>], seed: u64) -> Self {
+        Batches {
+            windows,
+            seed,
+            epoch: None,
+            order: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, global: usize) -> &'a Vec<u16> {
+        let n = self.windows.len();
+        let epoch = global / n;
+        if self.epoch != Some(epoch) {
+            self.order = (0..n).collect();
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                self.seed ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D),
+            );
+            self.order.shuffle(&mut rng);
+            self.epoch = Some(epoch);
+        }
+        &self.windows[self.order[global % n]]
+    }
+
+    fn batch(&mut self, first: usize, size: usize) -> Vec<Vec<u16>> {
+        (first..first + size).map(|g| self.get(g).clone()).collect()
+    }
+}
+
+/// Set by Ctrl-C / SIGTERM: the loop checkpoints and stops.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        // If a handler is already installed (tests), carry on without one.
+        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+        flag
+    })
+    .clone()
+}
+
+fn distillation_loss(
+    student: &Transformer,
+    teacher: &Teacher,
+    inputs: &Tensor,
+    targets: &Tensor,
+    mode: Mode,
+) -> Result<Tensor> {
+    let logits = student.forward(inputs, mode)?;
+    let (b, t, v) = logits.dims3()?;
+    let temperature = teacher.temperature;
+    let soft = (teacher.model.forward(inputs, Mode::Eval)?.detach() / temperature)?;
+    let p_teacher = candle_nn::ops::softmax(&soft, D::Minus1)?;
+    let log_p_teacher = candle_nn::ops::log_softmax(&soft, D::Minus1)?;
+    let log_p_student = candle_nn::ops::log_softmax(&(&logits / temperature)?, D::Minus1)?;
+    let kl = (p_teacher * (log_p_teacher - log_p_student)?)?
+        .sum(D::Minus1)?
+        .mean_all()?;
+    let hard =
+        candle_nn::loss::cross_entropy(&logits.reshape((b * t, v))?, &targets.reshape(b * t)?)?;
+    let soft_term = (kl * (teacher.alpha * temperature * temperature))?;
+    Ok((soft_term + (hard * (1.0 - teacher.alpha))?)?)
+}
+
+fn named_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut vars: Vec<_> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+/// Save the model's weights (with `extra` metadata) to `path`.
+pub fn save_weights(varmap: &VarMap, path: &Path, extra: &[(&str, String)]) -> Result<()> {
+    let tensors: Vec<(String, Tensor)> = named_vars(varmap)
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect();
+    let metadata = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    checkpoint::save(path, &tensors, metadata)
+}
+
+/// Load a model from a weights file written by [`save_weights`] or a checkpoint.
+pub fn load_model(
+    config: &ModelConfig,
+    path: &Path,
+    device: &Device,
+) -> Result<(Transformer, VarMap)> {
+    let (tensors, _) = checkpoint::load(path, device)?;
+    let varmap = VarMap::new();
+    let model = Transformer::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+    for (name, var) in named_vars(&varmap) {
+        let t = tensors.get(&name).with_context(|| {
+            format!(
+                "{} lacks tensor {name}: not a checkpoint of this model",
+                path.display()
+            )
+        })?;
+        if t.dims() != var.dims() {
+            bail!(
+                "{}: tensor {name} has shape {:?}, the model needs {:?}",
+                path.display(),
+                t.dims(),
+                var.dims()
+            );
+        }
+        var.set(t)?;
+    }
+    Ok((model, varmap))
+}
+
+/// Train (or continue training) a model on `corpus`.
+pub fn train(
+    corpus: &Corpus,
+    mut config: RunConfig,
+    device: &Device,
+    teacher: Option<&Teacher>,
+    bpe: Option<Bpe>,
+    options: &RunOptions,
+) -> Result<TrainSummary> {
+    let dir = &options.dir;
+    let checkpoint_path = dir.join(files::CHECKPOINT);
+    let metrics = MetricsLog::new(&dir.join(files::METRICS));
+    let mut bpe = bpe;
+    if options.resume {
+        if !checkpoint_path.exists() {
+            bail!("{} has no checkpoint to resume", dir.display());
+        }
+        config = RunConfig::load(&dir.join(files::CONFIG))?;
+        let text =
+            std::fs::read_to_string(dir.join(files::BPE)).context("reading the run's bpe.json")?;
+        bpe = Some(serde_json::from_str(&text).context("the run's bpe.json is not a BPE table")?);
+    } else if checkpoint_path.exists() {
+        bail!(
+            "{} already holds a training run; pass --resume to continue it or choose another --out",
+            dir.display()
+        );
+    }
+    config.validate()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let data = Dataset::prepare(corpus, &config.model, &config.train, bpe)?;
+    if data.bpe.vocab_size() != config.model.vocab_size {
+        eprintln!(
+            "note: the corpus supports {} BPE tokens; the model's vocabulary shrinks from {} to match",
+            data.bpe.vocab_size(),
+            config.model.vocab_size
+        );
+        config.model.vocab_size = data.bpe.vocab_size();
+    }
+    if let Some(t) = teacher {
+        if t.model.config().vocab_size != config.model.vocab_size {
+            bail!(
+                "teacher and student vocabularies differ ({} vs {})",
+                t.model.config().vocab_size,
+                config.model.vocab_size
+            );
+        }
+    }
+    if !options.resume {
+        config.save(&dir.join(files::CONFIG))?;
+        crate::fsutil::write_atomic(
+            &dir.join(files::BPE),
+            serde_json::to_string(&data.bpe)?.as_bytes(),
+        )?;
+        metrics.truncate_after(0)?;
+    }
+    let (mc, tc) = (&config.model, &config.train);
+
+    // Model and optimizer, fresh or from the checkpoint.
+    let varmap = VarMap::new();
+    let model = {
+        // Seeded initialisation (candle's own generator cannot be seeded on the CPU).
+        let m = Transformer::new(mc, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(tc.seed);
+        for (name, var) in named_vars(&varmap) {
+            let values: Vec<f32> = if name.ends_with("norm.weight") {
+                vec![1.0; var.elem_count()]
+            } else {
+                let fan_in = var.dims().last().copied().unwrap_or(1) as f32;
+                let std = if name.starts_with("tok_embeddings") {
+                    0.02
+                } else {
+                    1.0 / fan_in.sqrt()
+                };
+                use rand_distr::Distribution;
+                let normal = rand_distr::Normal::new(0.0f32, std)?;
+                (0..var.elem_count())
+                    .map(|_| normal.sample(&mut rng))
+                    .collect()
+            };
+            var.set(&Tensor::from_vec(values, var.shape(), device)?)?;
+        }
+        m
+    };
+    let mut optimizer = AdamW::new(named_vars(&varmap), tc.weight_decay)?;
+    let mut state = TrainState::default();
+    if options.resume {
+        let (tensors, meta) = checkpoint::load(&checkpoint_path, device)?;
+        state = checkpoint::state_of(&meta, &checkpoint_path)?;
+        for (name, var) in named_vars(&varmap) {
+            let t = tensors
+                .get(&name)
+                .with_context(|| format!("checkpoint lacks tensor {name}"))?;
+            var.set(t)?;
+        }
+        optimizer.restore(&tensors, state.step)?;
+        metrics.truncate_after(state.step)?;
+        eprintln!("resuming {} at step {}", dir.display(), state.step);
+    }
+
+    let unigram = unigram_perplexity(&data.train, &data.valid, mc.vocab_size);
+    let tokens_per_step = (tc.batch_size * tc.accumulation * mc.context) as u64;
+    let interrupted = interrupt_flag();
+    let progress = if options.progress {
+        indicatif::ProgressBar::new(tc.max_steps as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]",
+        )
+        .expect("valid template"),
+    );
+    progress.set_position(state.step as u64);
+    let mut batches = Batches::new(&data.train, tc.seed);
+    let save_checkpoint = |state: &TrainState, optimizer: &AdamW| -> Result<()> {
+        let mut tensors: Vec<(String, Tensor)> = named_vars(&varmap)
+            .into_iter()
+            .map(|(k, v)| (k, v.as_tensor().clone()))
+            .collect();
+        tensors.extend(optimizer.state_tensors());
+        let mut meta = std::collections::HashMap::new();
+        meta.insert("train_state".to_string(), serde_json::to_string(state)?);
+        checkpoint::save(&checkpoint_path, &tensors, meta)
+    };
+    let mut last_val = state.best_val_loss;
+
+    while state.step < tc.max_steps && !state.stopped_early {
+        if interrupted.load(Ordering::SeqCst) {
+            save_checkpoint(&state, &optimizer)?;
+            progress.abandon();
+            bail!(
+                "interrupted at step {}; continue with --resume --out {}",
+                state.step,
+                dir.display()
+            );
+        }
+        let started = Instant::now();
+        let lr = learning_rate(
+            state.step,
+            tc.warmup_steps,
+            tc.max_steps,
+            tc.learning_rate,
+            tc.min_learning_rate,
+        );
+        let mut grads = Vec::new();
+        let mut loss_sum = 0.0f64;
+        for micro in 0..tc.accumulation {
+            let first = (state.step * tc.accumulation + micro) * tc.batch_size;
+            let (inputs, targets) = split_window(&batches.batch(first, tc.batch_size));
+            let (inputs, targets) = (ids_tensor(&inputs, device)?, ids_tensor(&targets, device)?);
+            let mode = Mode::Train {
+                seed: tc.seed
+                    ^ ((state.step * tc.accumulation + micro) as u64).wrapping_mul(0x9E37_79B9),
+            };
+            let loss = match teacher {
+                Some(t) => distillation_loss(&model, t, &inputs, &targets, mode)?,
+                None => model.loss(&inputs, &targets, mode)?,
+            };
+            let loss = (loss / tc.accumulation as f64)?;
+            loss_sum += f64::from(loss.to_scalar::<f32>()?);
+            optimizer.accumulate(&mut grads, &loss.backward()?)?;
+        }
+        let norm = AdamW::grad_norm(&grads)?;
+        if !norm.is_finite() || !loss_sum.is_finite() {
+            bail!("training diverged at step {} (loss {loss_sum}, gradient norm {norm}); lower the learning rate", state.step);
+        }
+        let scale = if tc.grad_clip > 0.0 && norm > tc.grad_clip {
+            tc.grad_clip / norm
+        } else {
+            1.0
+        };
+        optimizer.step(&grads, lr, scale)?;
+        state.step += 1;
+        state.tokens_seen += tokens_per_step;
+        let seconds = started.elapsed().as_secs_f64();
+        state.elapsed_s += seconds;
+        let tokens_per_s = tokens_per_step as f64 / seconds.max(1e-9);
+        metrics.append(&Metric::Train {
+            step: state.step,
+            loss: loss_sum,
+            lr,
+            grad_norm: norm,
+            tokens_per_s,
+        })?;
+        let val = last_val.map_or(String::new(), |v| format!(" val {v:.3}"));
+        progress.set_message(format!(
+            "loss {loss_sum:.3} ppl {:.2}{val} | {:.0} tok/s",
+            loss_sum.exp(),
+            tokens_per_s
+        ));
+        progress.set_position(state.step as u64);
+
+        let evaluate = state.step.is_multiple_of(tc.eval_every) || state.step == tc.max_steps;
+        if evaluate {
+            let val_loss = mean_loss(&model, &data.valid, tc.batch_size, device)?;
+            metrics.append(&Metric::Eval {
+                step: state.step,
+                val_loss,
+                val_ppl: val_loss.exp(),
+            })?;
+            last_val = Some(val_loss);
+            progress.println(format!(
+                "step {:>6}  train loss {loss_sum:.4}  val loss {val_loss:.4}  val ppl {:.3}",
+                state.step,
+                val_loss.exp()
+            ));
+            if state.best_val_loss.is_none_or(|b| val_loss < b) {
+                state.best_val_loss = Some(val_loss);
+                state.best_step = state.step;
+                state.evals_since_best = 0;
+                save_weights(
+                    &varmap,
+                    &dir.join(files::BEST),
+                    &[
+                        ("step", state.step.to_string()),
+                        ("val_loss", val_loss.to_string()),
+                    ],
+                )?;
+            } else {
+                state.evals_since_best += 1;
+                if tc.patience > 0 && state.evals_since_best >= tc.patience {
+                    state.stopped_early = true;
+                    progress.println(format!(
+                        "early stop: no improvement in {} evaluations",
+                        tc.patience
+                    ));
+                }
+            }
+        }
+        if evaluate || state.step.is_multiple_of(tc.checkpoint_every) || state.step == tc.max_steps
+        {
+            save_checkpoint(&state, &optimizer)?;
+        }
+    }
+    progress.finish_and_clear();
+    let all = metrics.read()?;
+    crate::plot::loss_curve(
+        &all,
+        &dir.join(files::LOSS_PNG),
+        &format!("{} — loss", dir.display()),
+    )?;
+    let best = state.best_val_loss.unwrap_or(f64::NAN);
+    Ok(TrainSummary {
+        steps: state.step,
+        stopped_early: state.stopped_early,
+        best_val_loss: best,
+        best_val_ppl: best.exp(),
+        best_step: state.best_step,
+        unigram_val_ppl: unigram,
+        tokens_per_s: state.tokens_seen as f64 / state.elapsed_s.max(1e-9),
+        elapsed_s: state.elapsed_s,
+        parameters: mc.parameters(),
+        device: crate::device::name(device).to_string(),
+    })
+}

@@ -1,0 +1,360 @@
+//! The trainer end to end, as a user runs it: train the tiny preset on the
+//! bundled chorales, export, generate, evaluate; kill a run and resume it;
+//! bad input gives clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn host_trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn failure(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.lines().any(|l| l.starts_with("error: ")), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+#[test]
+fn tiny_model_trains_exports_generates_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("tiny");
+    let run_s = run.to_str().unwrap();
+    let out = ok(&host_trainer(&[
+        "train", "--preset", "tiny", "--out", run_s, "--quiet",
+    ]));
+    for file in [
+        "config.toml",
+        "bpe.json",
+        "checkpoint.safetensors",
+        "best.safetensors",
+        "metrics.jsonl",
+        "loss.png",
+        "model.safetensors",
+        "sample.mid",
+    ] {
+        assert!(run.join(file).exists(), "{file} missing\n{out}");
+    }
+    assert!(out.contains("int8 (engine)"), "{out}");
+
+    // Export reports float vs quantized perplexity; int8 stays within 3%.
+    let report = json(&host_trainer(&["export", "--run", run_s, "--json"]));
+    let (float, engine) = (
+        report["float_val_ppl"].as_f64().unwrap(),
+        report["engine_val_ppl"].as_f64().unwrap(),
+    );
+    assert!((engine / float - 1.0).abs() < 0.03, "{float} vs {engine}");
+
+    // Generate from the exported model, continuing a chorale prompt.
+    let generated = dir.path().join("continued.mid");
+    let prompt = repo().join("data/bach-chorales-midi/bach_bwv10.7.mid");
+    let model = run.join("model.safetensors");
+    let text = ok(&host_trainer(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        prompt.to_str().unwrap(),
+        "--prompt-bars",
+        "4",
+        "--bars",
+        "4",
+        "--seed",
+        "3",
+        "--out",
+        generated.to_str().unwrap(),
+    ]));
+    assert!(text.contains("0 ill-formed"), "{text}");
+    let piece =
+        host_trainer::midi::read_piece(&std::fs::read(&generated).unwrap(), Default::default())
+            .unwrap();
+    let original =
+        host_trainer::midi::read_piece(&std::fs::read(&prompt).unwrap(), Default::default())
+            .unwrap();
+    let prompt_end = original.bars().nth(4).unwrap().start;
+    let prompt_notes: Vec<_> = original
+        .notes
+        .iter()
+        .filter(|n| n.onset < prompt_end)
+        .collect();
+    let last_prompt_onset = prompt_notes.last().unwrap().onset;
+    for n in &prompt_notes {
+        assert!(piece.notes.contains(n), "the prompt is kept: {n:?} missing");
+    }
+    let before_last =
+        |notes: &[&kantor_engine::decoder::Note]| -> Vec<kantor_engine::decoder::Note> {
+            notes
+                .iter()
+                .filter(|n| n.onset < last_prompt_onset)
+                .map(|n| **n)
+                .collect()
+        };
+    let output: Vec<_> = piece.notes.iter().collect();
+    assert_eq!(
+        before_last(&output),
+        before_last(&prompt_notes),
+        "nothing is inserted into the prompt"
+    );
+    assert!(
+        piece.notes.iter().any(|n| n.onset > last_prompt_onset),
+        "and it is continued"
+    );
+
+    // Evaluation: the tiny model beats a unigram model of the tokens by a clear margin.
+    let eval = json(&host_trainer(&[
+        "eval",
+        "--run",
+        run_s,
+        "--samples",
+        "2",
+        "--bars",
+        "4",
+        "--json",
+    ]));
+    let ppl = eval["float_perplexity"].as_f64().unwrap();
+    let train_log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(train_log.lines().count() >= 150);
+    let summary_line = out
+        .lines()
+        .find(|l| l.contains("unigram baseline perplexity"))
+        .unwrap();
+    let unigram: f64 = summary_line
+        .split("unigram baseline perplexity ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ppl < 0.6 * unigram, "perplexity {ppl} vs unigram {unigram}");
+    assert_eq!(eval["generated"]["pieces"], 2);
+    assert_eq!(eval["generated"]["ill_formed_rate"], 0.0);
+    assert!(eval["generated"]["notes"].as_u64().unwrap() > 0);
+    assert!(Path::new(eval["pitch_histogram_png"].as_str().unwrap()).exists());
+
+    // Candle generation from the checkpoint works too.
+    let from_run = dir.path().join("from-run.mid");
+    ok(&host_trainer(&[
+        "generate",
+        "--run",
+        run_s,
+        "--bars",
+        "2",
+        "--out",
+        from_run.to_str().unwrap(),
+    ]));
+    assert!(from_run.exists());
+}
+
+fn eval_steps(metrics: &str) -> (Vec<u64>, Vec<u64>) {
+    let mut train = Vec::new();
+    let mut eval = Vec::new();
+    for line in metrics.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let step = v["step"].as_u64().unwrap();
+        match v["kind"].as_str().unwrap() {
+            "train" => train.push(step),
+            _ => eval.push(step),
+        }
+    }
+    (train, eval)
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_step_count_without_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("killed");
+    let run_s = run.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+        .args([
+            "train",
+            "--preset",
+            "tiny",
+            "--out",
+            run_s,
+            "--quiet",
+            "--no-export",
+        ])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for a checkpoint past the first evaluation, then kill -9.
+    let start = Instant::now();
+    loop {
+        let steps =
+            std::fs::read_to_string(run.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
+        if steps > 60 && run.join("checkpoint.safetensors").exists() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "training never got going"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let (steps_before, _) = eval_steps(&before);
+    assert!(*steps_before.last().unwrap() < 150);
+
+    let out = ok(&host_trainer(&[
+        "train",
+        "--resume",
+        "--out",
+        run_s,
+        "--quiet",
+        "--no-export",
+    ]));
+    assert!(out.contains("trained 150 steps"), "{out}");
+    let after = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let (train, eval) = eval_steps(&after);
+    assert_eq!(
+        train,
+        (1..=150).collect::<Vec<u64>>(),
+        "every step once, no gap"
+    );
+    assert_eq!(eval, vec![50, 100, 150]);
+    assert!(run.join("loss.png").exists());
+    // Resuming a finished run changes nothing.
+    ok(&host_trainer(&[
+        "train",
+        "--resume",
+        "--out",
+        run_s,
+        "--quiet",
+        "--no-export",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.jsonl")).unwrap(),
+        after
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+
+    // Resume with nothing to resume.
+    let err = failure(&host_trainer(&[
+        "train",
+        "--resume",
+        "--out",
+        &d("none"),
+        "--quiet",
+    ]));
+    assert!(
+        err.contains("config.toml") || err.contains("no checkpoint"),
+        "{err}"
+    );
+
+    // A configuration with impossible sizes.
+    std::fs::write(d("bad.toml"), "[model]\nvocab_size = 512\ndim = 100\nn_layers = 2\nn_heads = 3\nn_kv_heads = 1\nhidden_dim = 64\ncontext = 64\n").unwrap();
+    let err = failure(&host_trainer(&[
+        "train",
+        "--config",
+        &d("bad.toml"),
+        "--out",
+        &d("x"),
+        "--quiet",
+    ]));
+    assert!(err.contains("multiple of n_heads"), "{err}");
+
+    // An empty corpus.
+    std::fs::create_dir(d("empty")).unwrap();
+    let err = failure(&host_trainer(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--corpus",
+        &d("empty"),
+        "--out",
+        &d("y"),
+        "--quiet",
+    ]));
+    assert!(err.contains("no MIDI files"), "{err}");
+
+    // A corrupt checkpoint and a corrupt exported model.
+    std::fs::create_dir(d("corrupt")).unwrap();
+    std::fs::write(d("corrupt/config.toml"), toml_of_tiny()).unwrap();
+    std::fs::write(
+        d("corrupt/bpe.json"),
+        r#"{"base_vocab_size": 415, "merges": []}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d("corrupt/checkpoint.safetensors"),
+        b"\x10\0\0\0\0\0\0\0{\"a\":",
+    )
+    .unwrap();
+    let err = failure(&host_trainer(&[
+        "train",
+        "--resume",
+        "--out",
+        &d("corrupt"),
+        "--quiet",
+    ]));
+    assert!(err.contains("not a valid checkpoint"), "{err}");
+    std::fs::write(d("model.safetensors"), b"not a model at all").unwrap();
+    let err = failure(&host_trainer(&[
+        "generate",
+        "--model",
+        &d("model.safetensors"),
+        "--out",
+        &d("o.mid"),
+    ]));
+    assert!(err.contains("safetensors"), "{err}");
+    // A missing checkpoint for generation.
+    let err = failure(&host_trainer(&[
+        "generate",
+        "--run",
+        &d("none"),
+        "--out",
+        &d("o.mid"),
+    ]));
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+fn toml_of_tiny() -> String {
+    let c = host_trainer::config::RunConfig::preset("tiny").unwrap();
+    let mut c = c;
+    c.model.vocab_size = kantor_engine::vocab::VOCAB_SIZE;
+    toml::to_string(&c).unwrap()
+}
