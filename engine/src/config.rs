@@ -10,7 +10,7 @@ use crate::safetensors::SafeTensors;
 /// Value of the `format` metadata key of a Kantor model file.
 pub const FORMAT: &str = "kantor-1";
 /// Most layers a model may have.
-pub const MAX_LAYERS: usize = 32;
+pub const MAX_LAYERS: usize = 16;
 /// Largest model width (and hidden width) accepted.
 pub const MAX_DIM: usize = 16384;
 /// Longest context accepted.
@@ -66,9 +66,10 @@ pub enum ConfigError {
     Invalid(&'static str),
     /// `n_heads` is not a multiple of `n_kv_heads`, or `dim` of `n_heads`.
     Heads,
-    /// The head width is odd (RoPE rotates pairs).
-    OddHeadDim,
-    /// `group_size` does not divide `dim` and `hidden_dim`.
+    /// The head width is not a multiple of 4 (RoPE rotates pairs; the
+    /// int8 kernels take four values at a time).
+    HeadDim,
+    /// `group_size` is not a multiple of 4 dividing `dim` and `hidden_dim`.
     GroupSize,
 }
 
@@ -136,11 +137,12 @@ impl ModelConfig {
         {
             return Err(ConfigError::Heads);
         }
-        if !self.head_dim().is_multiple_of(2) {
-            return Err(ConfigError::OddHeadDim);
+        if !self.head_dim().is_multiple_of(4) {
+            return Err(ConfigError::HeadDim);
         }
         if let WeightFormat::Int8 { group_size } = self.weights {
             if group_size == 0
+                || !group_size.is_multiple_of(4)
                 || !self.dim.is_multiple_of(group_size)
                 || !self.hidden_dim.is_multiple_of(group_size)
             {

@@ -98,6 +98,16 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
         self.scheduler.pop()
     }
 
+    /// The next released message due at or before `tick` (a player's clock).
+    pub fn pop_due(&mut self, tick: u32) -> Option<TimedMessage> {
+        self.scheduler.pop_due(tick)
+    }
+
+    /// True if no message is waiting, released or not.
+    pub fn is_idle(&self) -> bool {
+        self.scheduler.is_empty()
+    }
+
     /// Release every pending message (the last notes' note-offs).
     pub fn finish(&mut self) {
         self.scheduler.flush();

@@ -10,7 +10,7 @@
 //! so their RoPE positions again run 0, 1, 2, …: the model always sees
 //! positions it was trained on, and a player can run forever.
 
-use crate::kernels::{dot_i8, quantize, rope_angles, rope_rotate, softmax};
+use crate::kernels::{dot_group, pack_pairs, quantize, rope_angles, rope_rotate, softmax};
 
 /// How cache entries are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +105,8 @@ pub struct AttentionScratch<'s> {
     pub scores: &'s mut [f32],
     /// A query head quantized to int8 (int8 caches).
     pub query: &'s mut [i8],
+    /// The same, packed for the DSP path.
+    pub query_packed: &'s mut [u32],
     /// A head of f32 (dequantizing during eviction).
     pub head: &'s mut [f32],
 }
@@ -256,10 +258,14 @@ impl<'a> KvCache<'a> {
                     let mut q_scale = [0.0f32];
                     let q8 = scratch.query.get_mut(..hd).unwrap_or(&mut []);
                     quantize(q, hd, q8, &mut q_scale);
+                    let packed = scratch.query_packed.get_mut(..hd / 2).unwrap_or(&mut []);
+                    pack_pairs(q8, packed);
                     for (t, s) in scores.iter_mut().enumerate() {
                         let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
                         let ks = key_scales.get(scale_at(t)).copied().unwrap_or(0.0);
-                        *s = dot_i8(bytemuck::cast_slice(k), q8) as f32 * (q_scale[0] * ks) * scale;
+                        *s = dot_group(bytemuck::cast_slice(k), q8, packed) as f32
+                            * (q_scale[0] * ks)
+                            * scale;
                     }
                 }
             }

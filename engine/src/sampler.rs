@@ -128,7 +128,7 @@ impl Sampler {
         let inv_t = 1.0 / self.config.temperature;
         let mut total = 0.0f32;
         for &c in candidates.iter() {
-            let p = libm::expf((logits[usize::from(c)] - best) * inv_t);
+            let p = crate::kernels::exp((logits[usize::from(c)] - best) * inv_t);
             logits[usize::from(c)] = p;
             total += p;
         }

@@ -11,8 +11,8 @@
 
 use crate::config::WeightFormat;
 use crate::kernels::{
-    dequantize_row, matvec, quantize, rmsnorm, rope_angles, rope_frequencies, rope_rotate, swiglu,
-    QuantizedVector,
+    dequantize_row, matvec, pack_pairs, quantize, rmsnorm, rope_angles, rope_frequencies,
+    rope_rotate, swiglu, QuantizedVector,
 };
 use crate::kv_cache::{AttentionScratch, KvCache, KvPrecision, KvShape, KvStore};
 use crate::model::Model;
@@ -67,7 +67,9 @@ struct Arena<'b> {
 impl<'b> Arena<'b> {
     fn take<T: bytemuck::Pod>(&mut self, n: usize) -> Option<&'b mut [T]> {
         let size = core::mem::size_of::<T>();
-        let align = core::mem::align_of::<T>();
+        // Word alignment for every buffer, whatever its type: the DSP kernels
+        // load int8 rows a word at a time.
+        let align = core::mem::align_of::<T>().max(8);
         self.needed += n * size + (align - 1);
         let rest = self.rest.take()?;
         let pad = rest.as_ptr().align_offset(align);
@@ -99,8 +101,9 @@ struct RunState<'b> {
     v: &'b mut [f32],
     /// Output scores over the vocabulary.
     logits: &'b mut [f32],
-    /// int8 form of the current matmul input, and its group scales.
+    /// int8 form of the current matmul input, packed for the DSP path, and its group scales.
     xq: &'b mut [i8],
+    xq_packed: &'b mut [u32],
     xq_scales: &'b mut [f32],
     /// RoPE inverse frequencies and this position's cosines and sines.
     frequencies: &'b mut [f32],
@@ -109,6 +112,7 @@ struct RunState<'b> {
     /// Attention scratch.
     scores: &'b mut [f32],
     query8: &'b mut [i8],
+    query_packed: &'b mut [u32],
     head: &'b mut [f32],
     /// Sampler scratch: one index per token.
     order: &'b mut [u16],
@@ -149,12 +153,17 @@ fn carve<'b>(
         arena.take(c.kv_dim()),
     );
     let logits = arena.take(c.vocab_size);
-    let (xq, xq_scales) = (arena.take(widest), arena.take(groups));
+    let (xq, xq_packed, xq_scales) = (
+        arena.take(widest),
+        arena.take(widest / 2),
+        arena.take(groups),
+    );
     let half = c.head_dim() / 2;
     let (frequencies, cos, sin) = (arena.take(half), arena.take(half), arena.take(half));
-    let (scores, query8, head) = (
+    let (scores, query8, query_packed, head) = (
         arena.take(c.context),
         arena.take(c.head_dim()),
+        arena.take(c.head_dim() / 2),
         arena.take(c.head_dim()),
     );
     let order = arena.take(c.vocab_size);
@@ -196,33 +205,44 @@ fn carve<'b>(
         v: v?,
         logits: logits?,
         xq: xq?,
+        xq_packed: xq_packed?,
         xq_scales: xq_scales?,
         frequencies: frequencies?,
         cos: cos?,
         sin: sin?,
         scores: scores?,
         query8: query8?,
+        query_packed: query_packed?,
         head: head?,
         order: order?,
     };
     Some((state, KvCache::new(store?, shape)))
 }
 
+/// The int8 buffers of a matmul input.
+struct QuantBuffers<'s> {
+    values: &'s mut [i8],
+    packed: &'s mut [u32],
+    scales: &'s mut [f32],
+}
+
 /// Quantize `x` for an int8 matmul (no-op for float weights).
 fn prepare<'s>(
     weights: WeightFormat,
     x: &[f32],
-    values: &'s mut [i8],
-    scales: &'s mut [f32],
+    buffers: &'s mut QuantBuffers<'_>,
 ) -> Option<QuantizedVector<'s>> {
     let WeightFormat::Int8 { group_size } = weights else {
         return None;
     };
-    let values = values.get_mut(..x.len())?;
-    let scales = scales.get_mut(..x.len() / group_size.max(1))?;
+    let values = buffers.values.get_mut(..x.len())?;
+    let packed = buffers.packed.get_mut(..x.len() / 2)?;
+    let scales = buffers.scales.get_mut(..x.len() / group_size.max(1))?;
     quantize(x, group_size, values, scales);
+    pack_pairs(values, packed);
     Some(QuantizedVector {
         values,
+        packed,
         scales,
         group_size,
     })
@@ -323,19 +343,27 @@ impl<'m, 'b> Session<'m, 'b> {
             v,
             logits,
             xq,
+            xq_packed,
             xq_scales,
             frequencies,
             cos,
             sin,
             scores,
             query8,
+            query_packed,
             head,
             order: _,
         } = &mut self.state;
         let mut scratch = AttentionScratch {
             scores,
             query: query8,
+            query_packed,
             head,
+        };
+        let mut q8 = QuantBuffers {
+            values: xq,
+            packed: xq_packed,
+            scales: xq_scales,
         };
         if self.cache.is_full() {
             self.cache.evict(frequencies, cos, sin, &mut scratch);
@@ -350,7 +378,7 @@ impl<'m, 'b> Session<'m, 'b> {
         for (l, layer) in w.layers.iter().enumerate() {
             // Attention block.
             rmsnorm(xb, x, layer.attention_norm, c.norm_eps);
-            let xin = prepare(format, xb, xq, xq_scales);
+            let xin = prepare(format, xb, &mut q8);
             matvec(q, &layer.wq, xb, xin.as_ref());
             matvec(k, &layer.wk, xb, xin.as_ref());
             matvec(v, &layer.wv, xb, xin.as_ref());
@@ -359,7 +387,7 @@ impl<'m, 'b> Session<'m, 'b> {
             }
             self.cache.write(l, k, v);
             self.cache.attend(l, q, xb2, &mut scratch);
-            let xin = prepare(format, xb2, xq, xq_scales);
+            let xin = prepare(format, xb2, &mut q8);
             matvec(xb, &layer.wo, xb2, xin.as_ref());
             for (a, b) in x.iter_mut().zip(xb.iter()) {
                 *a += b;
@@ -367,11 +395,11 @@ impl<'m, 'b> Session<'m, 'b> {
 
             // Feed-forward block.
             rmsnorm(xb, x, layer.ffn_norm, c.norm_eps);
-            let xin = prepare(format, xb, xq, xq_scales);
+            let xin = prepare(format, xb, &mut q8);
             matvec(hb, &layer.w1, xb, xin.as_ref());
             matvec(hb2, &layer.w3, xb, xin.as_ref());
             swiglu(hb, hb2);
-            let xin = prepare(format, hb, xq, xq_scales);
+            let xin = prepare(format, hb, &mut q8);
             matvec(xb, &layer.w2, hb, xin.as_ref());
             for (a, b) in x.iter_mut().zip(xb.iter()) {
                 *a += b;
@@ -380,7 +408,7 @@ impl<'m, 'b> Session<'m, 'b> {
         self.cache.advance();
 
         rmsnorm(xb, x, w.norm, c.norm_eps);
-        let xin = prepare(format, xb, xq, xq_scales);
+        let xin = prepare(format, xb, &mut q8);
         matvec(logits, &w.embedding, xb, xin.as_ref());
         Ok(logits)
     }

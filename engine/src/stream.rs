@@ -215,6 +215,14 @@ impl<const N: usize> Scheduler<N> {
         })
     }
 
+    /// The next released message due at or before `tick`.
+    pub fn pop_due(&mut self, tick: u32) -> Option<TimedMessage> {
+        if self.queue.first()?.tick > tick {
+            return None;
+        }
+        self.pop()
+    }
+
     /// Tick of the next message, released or not.
     pub fn next_tick(&self) -> Option<u32> {
         self.queue.first().map(|q| q.tick)

@@ -163,7 +163,7 @@ pub fn export(
             || !config.hidden_dim.is_multiple_of(group_size)
         {
             bail!(
-                "group size {group_size} must divide dim ({}) and hidden_dim ({})",
+                "group size {group_size} must be a multiple of 4 dividing dim ({}) and hidden_dim ({})",
                 config.dim,
                 config.hidden_dim
             );

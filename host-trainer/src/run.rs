@@ -24,7 +24,7 @@ pub const MODEL_F32_FILE: &str = "model-f32.safetensors";
 /// The sample a finished run leaves behind.
 pub const SAMPLE_FILE: &str = "sample.mid";
 /// Default int8 group size.
-pub const GROUP_SIZE: usize = 32;
+pub const GROUP_SIZE: usize = 64;
 
 /// A run directory with its configuration and BPE table.
 #[derive(Clone, Debug)]

@@ -1,0 +1,80 @@
+//! Build script: put `memory.x` where the linker finds it, and point
+//! `KANTOR_MODEL` at the model to link into flash (default: the shipped
+//! student, `model/student.safetensors`; override with the KANTOR_MODEL
+//! environment variable, e.g. a model `host-trainer train` just exported).
+
+use std::path::{Path, PathBuf};
+
+use kantor_engine::generator::Generator;
+use kantor_engine::model::Model;
+use kantor_engine::sampler::Sampler;
+use kantor_engine::session::{Session, SessionOptions};
+
+#[allow(dead_code)]
+mod performance {
+    include!("src/performance.rs");
+}
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::copy(manifest.join("memory.x"), out.join("memory.x")).unwrap();
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=memory.x");
+
+    let model = match std::env::var("KANTOR_MODEL") {
+        Ok(path) => {
+            std::fs::canonicalize(&path).unwrap_or_else(|e| panic!("KANTOR_MODEL={path}: {e}"))
+        }
+        Err(_) => manifest.join("model/student.safetensors"),
+    };
+    assert!(
+        model.exists(),
+        "model file {} does not exist",
+        model.display()
+    );
+    println!("cargo:rustc-env=KANTOR_MODEL={}", model.display());
+    println!("cargo:rerun-if-env-changed=KANTOR_MODEL");
+    println!("cargo:rerun-if-changed={}", model.display());
+    println!("cargo:rerun-if-changed=src/performance.rs");
+    expectations(&model, &out.join("expected.rs"));
+}
+
+/// What the on-target test checks the board against, computed here on the
+/// host with the same engine: the first generated tokens, the bits of the
+/// first logits, and bits of `exp`.
+fn expectations(model_path: &Path, out: &Path) {
+    let bytes = std::fs::read(model_path).unwrap();
+    let model =
+        Model::from_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", model_path.display()));
+    let options = SessionOptions {
+        sinks: performance::SINKS,
+        ..SessionOptions::for_model(&model)
+    };
+    let mut memory = vec![0u8; Session::memory_required(&model, options)];
+    let mut session = Session::new(&model, options, &mut memory).unwrap();
+    let logits = session.forward(kantor_engine::vocab::BOS_ID).unwrap();
+    let checksum = logits
+        .iter()
+        .fold(0u32, |s, v| s.rotate_left(5) ^ v.to_bits());
+    session.reset();
+    let mut generator: Generator<'_, '_, 64> = Generator::new(
+        session,
+        Sampler::new(performance::SAMPLER, performance::SEED),
+        true,
+    );
+    let tokens: Vec<u16> = (0..32).map(|_| generator.step().unwrap()).collect();
+    let exp: Vec<(u32, u32)> = [-50.5f32, -3.25, -0.001, 0.0, 0.3333, 1.0, 7.77, 80.0]
+        .iter()
+        .map(|&x| (x.to_bits(), kantor_engine::kernels::exp(x).to_bits()))
+        .collect();
+    let text = format!(
+        "/// First 32 tokens the board generates (after `Bos`).\n\
+         pub const EXPECTED_TOKENS: [u16; 32] = {tokens:?};\n\
+         /// Checksum of the bits of the logits after `Bos`.\n\
+         pub const EXPECTED_LOGITS_CHECKSUM: u32 = {checksum};\n\
+         /// (input bits, `exp` bits).\n\
+         pub const EXPECTED_EXP: [(u32, u32); 8] = {exp:?};\n"
+    );
+    std::fs::write(out, text).unwrap();
+}

@@ -1,0 +1,247 @@
+//! On-target tests: the engine's kernels and the whole generator, checked on
+//! the microcontroller itself against what the host computed at build time.
+//! Output and the exit status go through semihosting, so the same binary
+//! runs under `probe-rs run` on a board and under QEMU in CI.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+mod tests {
+    use core::ptr::addr_of_mut;
+
+    use cortex_m_rt::entry;
+    use cortex_m_semihosting::{debug, hprintln};
+    use kantor_engine::decoder::{Decoder, Event};
+    use kantor_engine::kernels::{
+        dot_group, dot_i8, dot_packed_portable, exp, matvec, pack_pairs, quantize, QuantizedVector,
+    };
+    use kantor_engine::model::Model;
+    use kantor_engine::session::Session;
+    use kantor_engine::vocab::BOS_ID;
+    use kantor_engine::weights::{F32Bytes, Matrix, MatrixData};
+    use kantor_firmware::settings::{generator, session_options, MODEL, SESSION_MEMORY};
+
+    include!(concat!(env!("OUT_DIR"), "/expected.rs"));
+
+    static mut SESSION: [u8; SESSION_MEMORY] = [0; SESSION_MEMORY];
+
+    type Outcome = Result<(), &'static str>;
+
+    struct Rng(u32);
+    impl Rng {
+        fn next(&mut self) -> u32 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 17;
+            self.0 ^= self.0 << 5;
+            self.0
+        }
+    }
+
+    fn dsp_dot_product_equals_the_portable_one() -> Outcome {
+        let mut rng = Rng(0x1234_5678);
+        for len in [8usize, 16, 24, 32, 64, 128] {
+            for _ in 0..20 {
+                let mut w = [0u8; 128];
+                let mut x = [0i8; 128];
+                for i in 0..len {
+                    w[i] = rng.next() as u8;
+                    x[i] = rng.next() as i8;
+                }
+                x[0] = -128;
+                w[1] = 0x80;
+                let mut packed = [0u32; 64];
+                pack_pairs(&x[..len], &mut packed[..len / 2]);
+                let plain = dot_i8(&w[..len], &x[..len]);
+                if dot_group(&w[..len], &x[..len], &packed[..len / 2]) != plain
+                    || dot_packed_portable(&w[..len], &packed[..len / 2]) != plain
+                {
+                    return Err("dot products differ");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn paired_rows_match_single_rows() -> Outcome {
+        const ROWS: usize = 5; // odd: the last row takes the single-row path
+        const COLS: usize = 64;
+        const GROUP: usize = 32;
+        let mut rng = Rng(99);
+        let mut w = [0u8; ROWS * COLS];
+        w.iter_mut().for_each(|v| *v = rng.next() as u8);
+        let mut scales = [0u8; ROWS * (COLS / GROUP) * 4];
+        for (i, chunk) in scales.chunks_exact_mut(4).enumerate() {
+            chunk.copy_from_slice(&(0.01 + i as f32 * 0.003).to_le_bytes());
+        }
+        let mut x = [0.0f32; COLS];
+        x.iter_mut()
+            .for_each(|v| *v = (rng.next() % 2000) as f32 / 1000.0 - 1.0);
+        let (mut xq, mut xs, mut packed) = ([0i8; COLS], [0.0f32; COLS / GROUP], [0u32; COLS / 2]);
+        quantize(&x, GROUP, &mut xq, &mut xs);
+        pack_pairs(&xq, &mut packed);
+        let q = QuantizedVector {
+            values: &xq,
+            packed: &packed,
+            scales: &xs,
+            group_size: GROUP,
+        };
+        let m = Matrix {
+            rows: ROWS,
+            cols: COLS,
+            data: MatrixData::Int8 {
+                weights: &w,
+                scales: F32Bytes(&scales),
+                group_size: GROUP,
+            },
+        };
+        let mut out = [0.0f32; ROWS];
+        matvec(&mut out, &m, &x, Some(&q));
+        for (r, &o) in out.iter().enumerate() {
+            let mut acc = 0.0f32;
+            for g in 0..COLS / GROUP {
+                let at = r * COLS + g * GROUP;
+                let s = &scales[(r * (COLS / GROUP) + g) * 4..][..4];
+                let ws = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+                acc += dot_i8(&w[at..at + GROUP], &xq[g * GROUP..][..GROUP]) as f32 * (ws * xs[g]);
+            }
+            if acc.to_bits() != o.to_bits() {
+                return Err("matvec row differs");
+            }
+        }
+        Ok(())
+    }
+
+    fn exp_has_the_host_bits() -> Outcome {
+        for &(input, output) in EXPECTED_EXP.iter() {
+            if exp(f32::from_bits(input)).to_bits() != output {
+                return Err("exp differs from the host");
+            }
+        }
+        Ok(())
+    }
+
+    fn decoder_survives_garbage() -> Outcome {
+        let mut rng = Rng(7);
+        let mut decoder = Decoder::new();
+        let mut last = 0;
+        for _ in 0..20_000 {
+            if let Ok(Some(Event::Note(n))) = decoder.push_id((rng.next() % 600) as u16) {
+                if n.onset < last {
+                    return Err("time went backwards");
+                }
+                last = n.onset;
+            }
+        }
+        Ok(())
+    }
+
+    fn model_computes_the_host_logits_and_tokens(memory: &mut [u8]) -> Outcome {
+        let model = Model::from_bytes(MODEL).map_err(|_| "model does not load")?;
+        {
+            let mut session = Session::new(&model, session_options(&model), &mut *memory)
+                .map_err(|_| "session")?;
+            let logits = session.forward(BOS_ID).map_err(|_| "forward")?;
+            let checksum = logits
+                .iter()
+                .fold(0u32, |s, v| s.rotate_left(5) ^ v.to_bits());
+            if checksum != EXPECTED_LOGITS_CHECKSUM {
+                return Err("logits differ from the host");
+            }
+        }
+        let mut g = generator(&model, memory).map_err(|_| "session")?;
+        for &expected in EXPECTED_TOKENS.iter() {
+            if g.step().map_err(|_| "step")? != expected {
+                return Err("tokens differ from the host");
+            }
+        }
+        Ok(())
+    }
+
+    fn generation_slides_past_the_context(memory: &mut [u8]) -> Outcome {
+        let model = Model::from_bytes(MODEL).map_err(|_| "model does not load")?;
+        let mut g = generator(&model, memory).map_err(|_| "session")?;
+        for _ in 0..3 * model.config.context {
+            g.step().map_err(|_| "step")?;
+            while g.pop_message().is_some() {}
+        }
+        if g.session().evictions() < 2 {
+            return Err("the cache did not slide");
+        }
+        if g.ill_formed() != 0 {
+            return Err("ill-formed tokens under the grammar mask");
+        }
+        Ok(())
+    }
+
+    #[entry]
+    fn main() -> ! {
+        // SAFETY: `main` runs once and is the only user of SESSION.
+        let memory: &'static mut [u8] = unsafe { &mut *addr_of_mut!(SESSION) };
+        let plain: [(&str, fn() -> Outcome); 4] = [
+            (
+                "dsp_dot_product_equals_the_portable_one",
+                dsp_dot_product_equals_the_portable_one,
+            ),
+            (
+                "paired_rows_match_single_rows",
+                paired_rows_match_single_rows,
+            ),
+            ("exp_has_the_host_bits", exp_has_the_host_bits),
+            ("decoder_survives_garbage", decoder_survives_garbage),
+        ];
+        let with_memory: [(&str, fn(&mut [u8]) -> Outcome); 2] = [
+            (
+                "model_computes_the_host_logits_and_tokens",
+                model_computes_the_host_logits_and_tokens,
+            ),
+            (
+                "generation_slides_past_the_context",
+                generation_slides_past_the_context,
+            ),
+        ];
+        let mut failed = 0;
+        let mut report = |name: &str, outcome: Outcome| match outcome {
+            Ok(()) => hprintln!("test {name} ... ok"),
+            Err(why) => {
+                failed += 1;
+                hprintln!("test {name} ... FAILED: {why}");
+            }
+        };
+        for (name, test) in plain {
+            report(name, test());
+        }
+        for (name, test) in with_memory {
+            report(name, test(&mut *memory));
+        }
+        hprintln!(
+            "on-target test result: {}. {} tests",
+            if failed == 0 { "ok" } else { "FAILED" },
+            6
+        );
+        debug::exit(if failed == 0 {
+            debug::EXIT_SUCCESS
+        } else {
+            debug::EXIT_FAILURE
+        });
+        loop {
+            cortex_m::asm::wfi();
+        }
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        hprintln!("test panicked: {}", info);
+        debug::exit(debug::EXIT_FAILURE);
+        loop {
+            cortex_m::asm::wfi();
+        }
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!(
+        "the on-target tests run on the STM32F405 (probe-rs) or in QEMU: tools/firmware-qemu.sh"
+    );
+    std::process::exit(1);
+}

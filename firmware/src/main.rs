@@ -1,0 +1,193 @@
+//! The Kantor MIDI sequencer on an STM32F405 board: generate Bach-style
+//! music forever and play it out of a DIN MIDI port.
+//!
+//! Built with the `qemu` feature it instead plays a fixed number of tokens,
+//! prints figures over semihosting and exits — the image the QEMU test runs.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+mod board;
+
+#[cfg(target_os = "none")]
+mod app {
+    use core::ptr::addr_of_mut;
+
+    use cortex_m_rt::{entry, exception, ExceptionFrame};
+    use cortex_m_semihosting::hprintln;
+    use kantor_engine::model::Model;
+    use kantor_firmware::sequencer::Sequencer;
+    use kantor_firmware::settings::{generator, MODEL, SESSION_MEMORY};
+
+    use crate::board::selected::{self as board, memory, Board};
+
+    /// The run state and KV cache (everything the model needs besides its weights).
+    static mut SESSION: [u8; SESSION_MEMORY] = [0; SESSION_MEMORY];
+
+    #[entry]
+    fn main() -> ! {
+        memory::paint_stack();
+        let (Some(core), Some(device)) = (
+            cortex_m::Peripherals::take(),
+            stm32f4::stm32f405::Peripherals::take(),
+        ) else {
+            board::reset();
+        };
+        #[allow(unused_mut)]
+        let Board {
+            midi,
+            mut clock,
+            core_hz,
+        } = Board::init(core, device);
+
+        let model = match Model::from_bytes(MODEL) {
+            Ok(m) => m,
+            Err(e) => panic!("the linked model does not load: {e}"),
+        };
+        // SAFETY: `main` runs once and is the only user of SESSION.
+        let session_memory: &'static mut [u8] = unsafe { &mut *addr_of_mut!(SESSION) };
+
+        #[cfg(feature = "qemu")]
+        let (calibration, profile) = (
+            qemu::calibrate(&mut clock),
+            qemu::profile(&model, session_memory, &mut clock),
+        );
+
+        let generator = match generator(&model, session_memory) {
+            Ok(g) => g,
+            Err(e) => panic!("session: {e:?} (SESSION_MEMORY is {SESSION_MEMORY})"),
+        };
+        let mut sequencer = Sequencer::new(generator, midi, clock);
+
+        #[cfg(not(feature = "qemu"))]
+        {
+            let _ = core_hz;
+            // Plays forever: the KV cache slides, the sampler never runs out.
+            let _ = sequencer.run(None);
+            board::reset()
+        }
+        #[cfg(feature = "qemu")]
+        {
+            use kantor_engine::session::Session;
+            use kantor_firmware::settings::{session_options, TEST_TOKENS};
+            let report = match sequencer.run(Some(TEST_TOKENS)) {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            hprintln!(
+                "KANTOR-REPORT tokens={} ill_formed={} dropped={} messages={} clocks={} bytes={} evictions={}",
+                report.tokens,
+                report.ill_formed,
+                report.dropped_notes,
+                report.messages,
+                report.clocks,
+                report.bytes,
+                report.evictions
+            );
+            hprintln!(
+                "KANTOR-REPORT generate_cycles={} max_token_cycles={} calibration_instructions={} calibration_cycles={} core_hz={}",
+                report.generate_cycles,
+                report.max_token_cycles,
+                calibration.0,
+                calibration.1,
+                core_hz
+            );
+            hprintln!(
+                "KANTOR-REPORT profile_steps={} forward_cycles={} grammar_cycles={} sample_cycles={}",
+                profile.0,
+                profile.1,
+                profile.2,
+                profile.3
+            );
+            hprintln!(
+                "KANTOR-REPORT flash_used={} static_ram={} stack_high_water={} session_memory={} session_needed={}",
+                memory::flash_used(),
+                memory::static_ram(),
+                memory::stack_high_water(),
+                SESSION_MEMORY,
+                Session::memory_required(&model, session_options(&model))
+            );
+            cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
+            board::reset()
+        }
+    }
+
+    /// Measurements only the QEMU image makes.
+    #[cfg(feature = "qemu")]
+    mod qemu {
+        use kantor_engine::decoder::Decoder;
+        use kantor_engine::grammar::mask_ill_formed;
+        use kantor_engine::model::Model;
+        use kantor_engine::sampler::Sampler;
+        use kantor_engine::session::Session;
+        use kantor_engine::vocab::BOS_ID;
+        use kantor_firmware::clock::Clock;
+        use kantor_firmware::settings::{session_options, SAMPLER, SEED};
+
+        use crate::board::selected::SysTickClock;
+
+        /// (instructions, SysTick cycles) of a loop of known length: under
+        /// QEMU's `-icount` this converts cycles into instructions.
+        pub fn calibrate(clock: &mut SysTickClock) -> (u64, u64) {
+            const ITERATIONS: u32 = 1_000_000;
+            let start = clock.cycles();
+            // SAFETY: a register-only countdown loop of exactly two instructions per iteration.
+            unsafe {
+                core::arch::asm!("2:", "subs {0}, {0}, #1", "bne 2b", inout(reg) ITERATIONS => _, options(nomem, nostack));
+            }
+            (2 * u64::from(ITERATIONS), clock.cycles() - start)
+        }
+
+        /// Cycles of the three parts of a generation step over 64 steps from
+        /// a fresh cache: (steps, forward pass, grammar mask, sampling).
+        pub fn profile(
+            model: &Model<'_>,
+            memory: &mut [u8],
+            clock: &mut SysTickClock,
+        ) -> (u64, u64, u64, u64) {
+            const STEPS: u64 = 64;
+            let Ok(mut session) = Session::new(model, session_options(model), memory) else {
+                return (0, 0, 0, 0);
+            };
+            let mut sampler = Sampler::new(SAMPLER, SEED);
+            let mut decoder = Decoder::new();
+            let (mut forward, mut grammar, mut sample) = (0, 0, 0);
+            let mut token = BOS_ID;
+            for _ in 0..STEPS {
+                let t0 = clock.cycles();
+                let _ = session.forward(token);
+                let t1 = clock.cycles();
+                for base in model.bpe.expand(token) {
+                    let _ = decoder.push_id(base);
+                }
+                mask_ill_formed(session.logits_mut(), &decoder, &model.bpe);
+                let t2 = clock.cycles();
+                token = session.sample(&mut sampler);
+                let t3 = clock.cycles();
+                forward += t1 - t0;
+                grammar += t2 - t1;
+                sample += t3 - t2;
+            }
+            (STEPS, forward, grammar, sample)
+        }
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        // On a board without a debugger the semihosting call faults, and the
+        // HardFault handler resets: either way the board restarts.
+        hprintln!("KANTOR-PANIC {}", info);
+        board::reset()
+    }
+
+    #[exception]
+    unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
+        board::reset()
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("kantor-firmware runs on the STM32F405: build it for thumbv7em-none-eabihf (see the README)");
+    std::process::exit(1);
+}

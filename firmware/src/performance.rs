@@ -1,0 +1,15 @@
+// What the board plays, as constants. `build.rs` includes this file too (to
+// compute the tokens the on-target test expects), so it uses full paths only.
+
+/// Seed of the sampler: same seed, same music, on the board and on the host.
+pub const SEED: u64 = 2026;
+
+/// Sampling: temperature, top-k, top-p.
+pub const SAMPLER: kantor_engine::sampler::SamplerConfig = kantor_engine::sampler::SamplerConfig {
+    temperature: 0.8,
+    top_k: 50,
+    top_p: 0.95,
+};
+
+/// Attention-sink positions the sliding KV cache keeps.
+pub const SINKS: usize = 4;

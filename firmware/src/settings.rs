@@ -1,0 +1,49 @@
+//! What the board plays, in one place: the model linked into flash, the
+//! sampling settings and seed, and the sizes of the static buffers.
+
+use kantor_engine::generator::Generator;
+use kantor_engine::model::Model;
+use kantor_engine::sampler::Sampler;
+use kantor_engine::session::{Session, SessionError, SessionOptions};
+
+include!("performance.rs");
+
+/// Word alignment for the model bytes in flash.
+#[repr(C, align(8))]
+struct Aligned<T: ?Sized>(T);
+
+static MODEL_BYTES: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("KANTOR_MODEL")));
+
+/// The exported model (`host-trainer export`), linked into flash.
+/// `build.rs` picks the file: `model/student.safetensors` or `$KANTOR_MODEL`.
+pub static MODEL: &[u8] = &MODEL_BYTES.0;
+
+/// Bytes for the run state and the KV cache (the student needs about 82 KiB).
+pub const SESSION_MEMORY: usize = 88 * 1024;
+
+/// Capacity of the note scheduler's queue (sounding notes plus pending messages).
+pub const QUEUE: usize = 64;
+
+/// Tokens the QEMU test image generates before it stops.
+pub const TEST_TOKENS: u32 = 192;
+
+/// Most tokens generated for one grid tick before playback moves on anyway.
+pub const MAX_TOKENS_PER_TICK: u32 = 64;
+
+/// How the board runs the model.
+pub fn session_options(model: &Model<'_>) -> SessionOptions {
+    SessionOptions {
+        sinks: SINKS,
+        ..SessionOptions::for_model(model)
+    }
+}
+
+/// The generator the board plays: the model, a session in `memory`, the
+/// seeded sampler, grammar-constrained. The host reference builds the same.
+pub fn generator<'m, 'b>(
+    model: &'m Model<'m>,
+    memory: &'b mut [u8],
+) -> Result<Generator<'m, 'b, QUEUE>, SessionError> {
+    let session = Session::new(model, session_options(model), memory)?;
+    Ok(Generator::new(session, Sampler::new(SAMPLER, SEED), true))
+}
