@@ -3,8 +3,9 @@
 //! Every float reduction runs in a fixed order written here (the compiler
 //! never reorders float arithmetic), and the transcendental functions come
 //! from `libm`, so results are bit-identical on every target. Integer dot
-//! products accumulate exactly in i32, so the Cortex-M4 fast path (`dsp`:
-//! SMLAD on pairs of 16-bit lanes) gives the same sums as the portable one.
+//! products accumulate exactly in i32, so the Cortex-M4 fast path (the `dsp`
+//! cargo feature on ARM targets: SMLAD on pairs of 16-bit lanes) gives the
+//! same sums as the portable one.
 
 use crate::weights::{F32Bytes, Matrix, MatrixData};
 
@@ -54,7 +55,7 @@ pub fn dot_packed_portable(w: &[u8], x: &[u32]) -> i32 {
 
 /// The Cortex-M4 (ARMv7E-M DSP) kernels: per 8 weights two word loads,
 /// four `SXTB16` and four `SMLAD` (two 16-bit products each).
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[cfg(all(target_arch = "arm", feature = "dsp"))]
 #[allow(unsafe_code)]
 mod dsp {
     /// Same result as [`super::dot_packed_portable`].
@@ -158,16 +159,19 @@ mod dsp {
     }
 }
 
+/// True when the int8 kernels use the ARMv7E-M DSP instructions.
+pub const DSP: bool = cfg!(all(target_arch = "arm", feature = "dsp"));
+
 /// One group's integer dot product, by the fastest exact path of the target
 /// (`packed` is `values` laid out by [`pack_pairs`]).
 #[inline(always)]
 pub fn dot_group(w: &[u8], values: &[i8], packed: &[u32]) -> i32 {
-    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
     {
         let _ = values;
         dsp::dot_packed(w, packed)
     }
-    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    #[cfg(not(all(target_arch = "arm", feature = "dsp")))]
     {
         let _ = packed;
         dot_i8(w, values)
@@ -277,7 +281,7 @@ pub fn matvec(out: &mut [f32], w: &Matrix<'_>, x: &[f32], xq: Option<&QuantizedV
                 return;
             };
             let groups = cols / group_size;
-            #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+            #[cfg(all(target_arch = "arm", feature = "dsp"))]
             if group_size.is_multiple_of(8) {
                 // Rows two at a time: each activation word serves both.
                 let mut rows = weights

@@ -18,10 +18,26 @@ use kantor_engine::config::WeightFormat;
 use kantor_engine::vocab::VOCAB_SIZE;
 use serde::{Deserialize, Serialize};
 
-/// Shape of a decoder-only Transformer.
+/// Which network a [`ModelConfig`] describes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    /// The decoder-only Transformer the engine runs.
+    #[default]
+    Transformer,
+    /// Stacked LSTM with self-attention over its outputs (the comparative
+    /// study's recurrent baseline; `dim` is the LSTM width, `n_layers` its
+    /// depth, `n_heads` the attention heads; not exportable to the engine).
+    LstmAttention,
+}
+
+/// Shape of a next-token model (by default a decoder-only Transformer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// The network.
+    #[serde(default)]
+    pub architecture: Architecture,
     /// Token ids: the base REMI vocabulary plus BPE merges.
     pub vocab_size: usize,
     /// Model width.
@@ -64,6 +80,7 @@ impl ModelConfig {
     /// A named preset.
     pub fn preset(name: &str) -> Result<ModelConfig> {
         let base = ModelConfig {
+            architecture: Architecture::Transformer,
             vocab_size: 512,
             dim: 128,
             n_layers: 4,
@@ -112,6 +129,10 @@ impl ModelConfig {
 
     /// Number of parameters.
     pub fn parameters(&self) -> usize {
+        if self.architecture == Architecture::LstmAttention {
+            let lstm = 8 * self.dim * self.dim + 8 * self.dim;
+            return 2 * self.vocab_size * self.dim + self.n_layers * lstm + 4 * self.dim * self.dim + self.vocab_size;
+        }
         let per_layer = 2 * self.dim
             + 2 * self.dim * self.dim
             + 2 * self.kv_dim() * self.dim
@@ -119,8 +140,21 @@ impl ModelConfig {
         self.vocab_size * self.dim + self.n_layers * per_layer + self.dim
     }
 
-    /// Check that the sizes make a model, with a message saying what is wrong.
+    /// Check that the sizes make a model for the engine's vocabulary, with a
+    /// message saying what is wrong.
     pub fn validate(&self) -> Result<()> {
+        if self.vocab_size < VOCAB_SIZE || self.vocab_size > usize::from(u16::MAX) {
+            bail!(
+                "model.vocab_size {} must be between the base vocabulary ({VOCAB_SIZE}) and 65535",
+                self.vocab_size
+            );
+        }
+        self.validate_shape()
+    }
+
+    /// The checks that do not involve the REMI vocabulary (models over other
+    /// token sets, such as the JSB raster benchmark, need only these).
+    pub fn validate_shape(&self) -> Result<()> {
         let positive = [
             ("dim", self.dim),
             ("n_layers", self.n_layers),
@@ -134,18 +168,11 @@ impl ModelConfig {
                 bail!("model.{name} must be positive");
             }
         }
-        if self.vocab_size < VOCAB_SIZE || self.vocab_size > usize::from(u16::MAX) {
-            bail!(
-                "model.vocab_size {} must be between the base vocabulary ({VOCAB_SIZE}) and 65535",
-                self.vocab_size
-            );
+        if self.vocab_size < 2 || self.vocab_size > usize::from(u16::MAX) {
+            bail!("model.vocab_size ({}) must be between 2 and 65535", self.vocab_size);
         }
         if !self.dim.is_multiple_of(self.n_heads) {
-            bail!(
-                "model.dim ({}) must be a multiple of n_heads ({})",
-                self.dim,
-                self.n_heads
-            );
+            bail!("model.dim ({}) must be a multiple of n_heads ({})", self.dim, self.n_heads);
         }
         if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             bail!(
@@ -154,26 +181,18 @@ impl ModelConfig {
                 self.n_kv_heads
             );
         }
-        if !self.head_dim().is_multiple_of(2) {
+        if !self.head_dim().is_multiple_of(4) {
             bail!(
-                "model.dim / n_heads ({}) must be even for RoPE",
+                "model.dim / n_heads ({}) must be a multiple of 4 (RoPE pairs, int8 kernels)",
                 self.head_dim()
             );
         }
-        if self.n_layers > kantor_engine::config::MAX_LAYERS {
-            bail!(
-                "model.n_layers ({}) is over the engine's {}",
-                self.n_layers,
-                kantor_engine::config::MAX_LAYERS
-            );
+        let engine = &kantor_engine::config::MAX_LAYERS;
+        if self.n_layers > *engine {
+            bail!("model.n_layers ({}) is over the engine's {engine}", self.n_layers);
         }
-        if self.dim > kantor_engine::config::MAX_DIM
-            || self.hidden_dim > kantor_engine::config::MAX_DIM
-        {
-            bail!(
-                "model.dim and hidden_dim must be at most {}",
-                kantor_engine::config::MAX_DIM
-            );
+        if self.dim > kantor_engine::config::MAX_DIM || self.hidden_dim > kantor_engine::config::MAX_DIM {
+            bail!("model.dim and hidden_dim must be at most {}", kantor_engine::config::MAX_DIM);
         }
         if self.context < 8 || self.context > kantor_engine::config::MAX_CONTEXT {
             bail!(

@@ -150,6 +150,9 @@ pub fn export(
     precision: Precision,
 ) -> Result<Vec<u8>> {
     config.validate()?;
+    if config.architecture != crate::config::Architecture::Transformer {
+        bail!("only Transformers export to the engine ({:?} does not)", config.architecture);
+    }
     if bpe.vocab_size() != config.vocab_size {
         bail!(
             "the BPE table has {} tokens, the model {}",

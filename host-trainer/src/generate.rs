@@ -13,7 +13,7 @@ use kantor_engine::session::{Session, SessionOptions};
 use kantor_engine::vocab::{Token, BOS_ID, EOS_ID};
 
 use crate::bpe::Bpe;
-use crate::model::{ids_tensor, Mode, Transformer};
+use crate::model::{ids_tensor, LanguageModel, Mode};
 use crate::piece::Piece;
 use crate::remi;
 
@@ -155,7 +155,7 @@ pub fn generate_candle(
     for _ in 0..options.max_tokens {
         let window = &tokens[tokens.len().saturating_sub(context)..];
         let logits = model
-            .forward(&ids_tensor(&[window.to_vec()], device)?, Mode::Eval)?
+            .logits(&ids_tensor(&[window.to_vec()], device)?, Mode::Eval)?
             .squeeze(0)?
             .get(window.len() - 1)?
             .to_vec1::<f32>()?;

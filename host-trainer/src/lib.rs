@@ -31,4 +31,5 @@ pub mod piece;
 pub mod plot;
 pub mod remi;
 pub mod run;
+pub mod study;
 pub mod train;

@@ -29,7 +29,9 @@ pub enum Mode {
 }
 
 impl Dropout {
-    fn forward(&self, x: &Tensor, mode: Mode, site: u64) -> Result<Tensor> {
+    /// Apply dropout (identity in [`Mode::Eval`]); `site` tells apart the
+    /// places a model drops out, so each gets its own mask.
+    pub fn forward(&self, x: &Tensor, mode: Mode, site: u64) -> Result<Tensor> {
         let Mode::Train { seed } = mode else {
             return Ok(x.clone());
         };
@@ -198,6 +200,31 @@ struct Block {
     feed_forward: FeedForward,
 }
 
+/// A next-token model over token ids: what the training loop, evaluation,
+/// distillation and generation work with.
+pub trait LanguageModel {
+    /// Logits `[B, T, vocab]` for token ids `[B, T]`.
+    fn logits(&self, ids: &Tensor, mode: Mode) -> Result<Tensor>;
+    /// The configuration it was built from.
+    fn config(&self) -> &ModelConfig;
+    /// Mean cross-entropy of predicting `targets` (`[B, T]`) from `ids`.
+    fn loss(&self, ids: &Tensor, targets: &Tensor, mode: Mode) -> Result<Tensor> {
+        let logits = self.logits(ids, mode)?;
+        let (b, t, v) = logits.dims3()?;
+        candle_nn::loss::cross_entropy(&logits.reshape((b * t, v))?, &targets.reshape(b * t)?)
+    }
+}
+
+/// Build the model a configuration describes, its variables under `vb`.
+pub fn build(config: &ModelConfig, vb: VarBuilder) -> Result<Box<dyn LanguageModel>> {
+    Ok(match config.architecture {
+        crate::config::Architecture::Transformer => Box::new(Transformer::new(config, vb)?),
+        crate::config::Architecture::LstmAttention => {
+            Box::new(crate::study::lstm::LstmAttention::new(config, vb)?)
+        }
+    })
+}
+
 /// The model.
 #[derive(Clone, Debug)]
 pub struct Transformer {
@@ -243,11 +270,6 @@ impl Transformer {
         })
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-
     /// Logits `[B, T, vocab]` for token ids `[B, T]` (T ≤ context).
     pub fn forward(&self, ids: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
@@ -277,11 +299,15 @@ impl Transformer {
         x.broadcast_matmul(&self.embedding.t()?)
     }
 
-    /// Mean cross-entropy of predicting `targets` (`[B, T]`) from `ids`.
-    pub fn loss(&self, ids: &Tensor, targets: &Tensor, mode: Mode) -> Result<Tensor> {
-        let logits = self.forward(ids, mode)?;
-        let (b, t, v) = logits.dims3()?;
-        candle_nn::loss::cross_entropy(&logits.reshape((b * t, v))?, &targets.reshape(b * t)?)
+}
+
+impl LanguageModel for Transformer {
+    fn logits(&self, ids: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward(ids, mode)
+    }
+
+    fn config(&self) -> &ModelConfig {
+        &self.config
     }
 }
 

@@ -14,7 +14,7 @@ use crate::evaluate::engine_loss;
 use crate::export::{export, FloatWeights, Precision};
 use crate::generate::{generate_engine, to_piece, GenerateOptions};
 use crate::midi::{write_midi, ReadOptions};
-use crate::model::Transformer;
+use crate::model::LanguageModel;
 use crate::train::{files, load_model, mean_loss, Dataset};
 
 /// The exported int8 model of a run (what the engine and firmware load).
@@ -87,7 +87,7 @@ impl Run {
     }
 
     /// Load the candle model from a weights file of the run.
-    pub fn model(&self, which: &str, device: &Device) -> Result<Transformer> {
+    pub fn model(&self, which: &str, device: &Device) -> Result<Box<dyn LanguageModel>> {
         let path = self.weights_path(which);
         if !path.exists() {
             anyhow::bail!(
@@ -143,7 +143,7 @@ pub fn export_and_measure(
     let bytes = run.export(which, precision)?;
     crate::fsutil::write_atomic(out, &bytes)?;
     let model = run.model(which, device)?;
-    let float = mean_loss(&model, &dataset.valid, run.config.train.batch_size, device)?.exp();
+    let float = mean_loss(model.as_ref(), &dataset.valid, run.config.train.batch_size, device)?.exp();
     let engine = engine_loss(&bytes, &dataset.valid)?.exp();
     Ok(ExportReport {
         float_val_ppl: float,

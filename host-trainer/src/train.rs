@@ -26,7 +26,7 @@ use crate::checkpoint::{self, TrainState};
 use crate::config::{ModelConfig, RunConfig, TrainConfig};
 use crate::corpus::{bpe_sequences, transpositions, windows, Corpus, Split};
 use crate::metrics::{Metric, MetricsLog};
-use crate::model::{ids_tensor, Mode, Transformer};
+use crate::model::{build, ids_tensor, LanguageModel, Mode};
 use crate::optimizer::{learning_rate, AdamW};
 use crate::piece::PITCH_RANGE;
 
@@ -161,7 +161,7 @@ pub fn unigram_perplexity(train: &[Vec<u16>], held_out: &[Vec<u16>], vocab: usiz
 /// A teacher for distillation.
 pub struct Teacher {
     /// The teacher model (frozen).
-    pub model: Transformer,
+    pub model: Box<dyn LanguageModel>,
     /// Softmax temperature of the soft targets.
     pub temperature: f64,
     /// Weight of the distillation term (1 − this weighs the hard labels).
@@ -261,10 +261,10 @@ fn distillation_loss(
     targets: &Tensor,
     mode: Mode,
 ) -> Result<Tensor> {
-    let logits = student.forward(inputs, mode)?;
+    let logits = student.logits(inputs, mode)?;
     let (b, t, v) = logits.dims3()?;
     let temperature = teacher.temperature;
-    let soft = (teacher.model.forward(inputs, Mode::Eval)?.detach() / temperature)?;
+    let soft = (teacher.model.logits(inputs, Mode::Eval)?.detach() / temperature)?;
     let p_teacher = candle_nn::ops::softmax(&soft, D::Minus1)?;
     let log_p_teacher = candle_nn::ops::log_softmax(&soft, D::Minus1)?;
     let log_p_student = candle_nn::ops::log_softmax(&(&logits / temperature)?, D::Minus1)?;
@@ -388,11 +388,13 @@ pub fn train(
     let varmap = VarMap::new();
     let model = {
         // Seeded initialisation (candle's own generator cannot be seeded on the CPU).
-        let m = Transformer::new(mc, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+        let m = build(mc, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(tc.seed);
         for (name, var) in named_vars(&varmap) {
             let values: Vec<f32> = if name.ends_with("norm.weight") {
                 vec![1.0; var.elem_count()]
+            } else if var.rank() == 1 {
+                vec![0.0; var.elem_count()] // biases
             } else {
                 let fan_in = var.dims().last().copied().unwrap_or(1) as f32;
                 let std = if name.starts_with("tok_embeddings") {
@@ -483,7 +485,7 @@ pub fn train(
                     ^ ((state.step * tc.accumulation + micro) as u64).wrapping_mul(0x9E37_79B9),
             };
             let loss = match teacher {
-                Some(t) => distillation_loss(&model, t, &inputs, &targets, mode)?,
+                Some(t) => distillation_loss(model.as_ref(), t, &inputs, &targets, mode)?,
                 None => model.loss(&inputs, &targets, mode)?,
             };
             let loss = (loss / tc.accumulation as f64)?;
@@ -522,7 +524,7 @@ pub fn train(
 
         let evaluate = state.step.is_multiple_of(tc.eval_every) || state.step == tc.max_steps;
         if evaluate {
-            let val_loss = mean_loss(&model, &data.valid, tc.batch_size, device)?;
+            let val_loss = mean_loss(model.as_ref(), &data.valid, tc.batch_size, device)?;
             metrics.append(&Metric::Eval {
                 step: state.step,
                 val_loss,

@@ -38,6 +38,9 @@ mod tests {
     }
 
     fn dsp_dot_product_equals_the_portable_one() -> Outcome {
+        if !kantor_engine::kernels::DSP {
+            return Err("the engine was built without its DSP kernels");
+        }
         let mut rng = Rng(0x1234_5678);
         for len in [8usize, 16, 24, 32, 64, 128] {
             for _ in 0..20 {

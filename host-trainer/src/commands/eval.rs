@@ -128,7 +128,7 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         Some(r) => {
             let model = r.model("best", &device)?;
             Some(
-                crate::train::mean_loss(&model, &held_out, r.config.train.batch_size, &device)?
+                crate::train::mean_loss(model.as_ref(), &held_out, r.config.train.batch_size, &device)?
                     .exp(),
             )
         }
@@ -218,7 +218,7 @@ fn sample(
         };
         let tokens = match (model_bytes, &candle_model) {
             (Some(bytes), _) => generate_engine(bytes, &[], &options)?,
-            (None, Some(m)) => generate_candle(m, bpe, &[], &options, device)?,
+            (None, Some(m)) => generate_candle(m.as_ref(), bpe, &[], &options, device)?,
             (None, None) => bail!("nothing to generate with"),
         };
         let decoded = to_piece(&tokens, bpe)?;

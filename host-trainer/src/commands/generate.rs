@@ -136,7 +136,7 @@ pub fn run(args: &GenerateArgs) -> Result<i32> {
                 .map(|p| prompt_tokens(p, &run.bpe))
                 .unwrap_or_default();
             (
-                generate_candle(&model, &run.bpe, &prompt, &options, &device)?,
+                generate_candle(model.as_ref(), &run.bpe, &prompt, &options, &device)?,
                 run.bpe,
             )
         }
