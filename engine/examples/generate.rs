@@ -50,7 +50,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut play = |generator: &mut Generator<'_, '_, 128>| {
         while let Some(m) = generator.pop_message() {
             let kind = match m.message {
-                MidiMessage::NoteOn { channel, key, velocity } => TrackEventKind::Midi {
+                MidiMessage::NoteOn {
+                    channel,
+                    key,
+                    velocity,
+                } => TrackEventKind::Midi {
                     channel: u4::new(channel),
                     message: midly::MidiMessage::NoteOn {
                         key: u7::new(key),
@@ -81,7 +85,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         delta: u28::new(0),
         kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
     });
-    let mut smf = Smf::new(Header::new(Format::SingleTrack, Timing::Metrical(u15::new(TPQ))));
+    let mut smf = Smf::new(Header::new(
+        Format::SingleTrack,
+        Timing::Metrical(u15::new(TPQ)),
+    ));
     smf.tracks.push(track);
     smf.save(out_path)?;
     println!(

@@ -7,27 +7,58 @@ use kantor_engine::safetensors::{Dtype, SafeTensors};
 use safetensors::tensor::TensorView;
 
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 #[test]
 fn engine_reads_what_the_safetensors_crate_writes() {
     let tensors = [
-        ("tok_embeddings.weight", safetensors::Dtype::I8, vec![7, 16], bytes(112, 1)),
-        ("tok_embeddings.scales", safetensors::Dtype::F32, vec![7, 2], bytes(56, 2)),
-        ("layers.0.attention.wq.weight", safetensors::Dtype::F16, vec![16, 16], bytes(512, 3)),
-        ("norm.weight", safetensors::Dtype::F32, vec![16], bytes(64, 4)),
-        ("bpe.merges", safetensors::Dtype::U16, vec![3, 2], bytes(12, 5)),
+        (
+            "tok_embeddings.weight",
+            safetensors::Dtype::I8,
+            vec![7, 16],
+            bytes(112, 1),
+        ),
+        (
+            "tok_embeddings.scales",
+            safetensors::Dtype::F32,
+            vec![7, 2],
+            bytes(56, 2),
+        ),
+        (
+            "layers.0.attention.wq.weight",
+            safetensors::Dtype::F16,
+            vec![16, 16],
+            bytes(512, 3),
+        ),
+        (
+            "norm.weight",
+            safetensors::Dtype::F32,
+            vec![16],
+            bytes(64, 4),
+        ),
+        (
+            "bpe.merges",
+            safetensors::Dtype::U16,
+            vec![3, 2],
+            bytes(12, 5),
+        ),
         ("empty", safetensors::Dtype::F32, vec![0, 4], vec![]),
     ];
     let views: Vec<(&str, TensorView)> = tensors
         .iter()
         .map(|(n, d, s, b)| (*n, TensorView::new(*d, s.clone(), b).unwrap()))
         .collect();
-    let metadata: HashMap<String, String> = [("format", "kantor-1"), ("dim", "16"), ("note", "é \"quoted\"")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let metadata: HashMap<String, String> = [
+        ("format", "kantor-1"),
+        ("dim", "16"),
+        ("note", "é \"quoted\""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let file = safetensors::serialize(views, Some(metadata)).unwrap();
 
     let st = SafeTensors::parse(&file).unwrap();

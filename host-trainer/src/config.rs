@@ -131,7 +131,10 @@ impl ModelConfig {
     pub fn parameters(&self) -> usize {
         if self.architecture == Architecture::LstmAttention {
             let lstm = 8 * self.dim * self.dim + 8 * self.dim;
-            return 2 * self.vocab_size * self.dim + self.n_layers * lstm + 4 * self.dim * self.dim + self.vocab_size;
+            return 2 * self.vocab_size * self.dim
+                + self.n_layers * lstm
+                + 4 * self.dim * self.dim
+                + self.vocab_size;
         }
         let per_layer = 2 * self.dim
             + 2 * self.dim * self.dim
@@ -169,10 +172,17 @@ impl ModelConfig {
             }
         }
         if self.vocab_size < 2 || self.vocab_size > usize::from(u16::MAX) {
-            bail!("model.vocab_size ({}) must be between 2 and 65535", self.vocab_size);
+            bail!(
+                "model.vocab_size ({}) must be between 2 and 65535",
+                self.vocab_size
+            );
         }
         if !self.dim.is_multiple_of(self.n_heads) {
-            bail!("model.dim ({}) must be a multiple of n_heads ({})", self.dim, self.n_heads);
+            bail!(
+                "model.dim ({}) must be a multiple of n_heads ({})",
+                self.dim,
+                self.n_heads
+            );
         }
         if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             bail!(
@@ -189,10 +199,18 @@ impl ModelConfig {
         }
         let engine = &kantor_engine::config::MAX_LAYERS;
         if self.n_layers > *engine {
-            bail!("model.n_layers ({}) is over the engine's {engine}", self.n_layers);
+            bail!(
+                "model.n_layers ({}) is over the engine's {engine}",
+                self.n_layers
+            );
         }
-        if self.dim > kantor_engine::config::MAX_DIM || self.hidden_dim > kantor_engine::config::MAX_DIM {
-            bail!("model.dim and hidden_dim must be at most {}", kantor_engine::config::MAX_DIM);
+        if self.dim > kantor_engine::config::MAX_DIM
+            || self.hidden_dim > kantor_engine::config::MAX_DIM
+        {
+            bail!(
+                "model.dim and hidden_dim must be at most {}",
+                kantor_engine::config::MAX_DIM
+            );
         }
         if self.context < 8 || self.context > kantor_engine::config::MAX_CONTEXT {
             bail!(

@@ -151,7 +151,10 @@ pub fn export(
 ) -> Result<Vec<u8>> {
     config.validate()?;
     if config.architecture != crate::config::Architecture::Transformer {
-        bail!("only Transformers export to the engine ({:?} does not)", config.architecture);
+        bail!(
+            "only Transformers export to the engine ({:?} does not)",
+            config.architecture
+        );
     }
     if bpe.vocab_size() != config.vocab_size {
         bail!(

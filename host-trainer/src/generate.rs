@@ -124,7 +124,7 @@ pub fn generate_engine(
 /// Continue `prompt` with a candle model (no KV cache: each step runs the
 /// last `context` tokens).
 pub fn generate_candle(
-    model: &Transformer,
+    model: &dyn LanguageModel,
     bpe: &Bpe,
     prompt: &[u16],
     options: &GenerateOptions,

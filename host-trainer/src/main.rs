@@ -1,7 +1,7 @@
 //! The `host-trainer` command line. Each subcommand lives in `commands/`.
 
 use clap::{Parser, Subcommand};
-use host_trainer::commands::{data, distill, eval, export, generate, tokenize, train};
+use host_trainer::commands::{compare, data, distill, eval, export, generate, tokenize, train};
 
 /// Kantor's host side: tokenize, train, distil, export, generate and evaluate.
 #[derive(Debug, Parser)]
@@ -25,6 +25,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Perplexity on held-out data and metrics of generated music.
     Eval(eval::EvalArgs),
+    /// The comparative study: LSTM, VAEs, VQ-VAE, GAN, diffusion beside the Transformer.
+    Compare(compare::CompareArgs),
     /// Corpus tools.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -40,6 +42,7 @@ fn main() {
         Command::Export(args) => export::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

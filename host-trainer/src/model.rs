@@ -298,7 +298,6 @@ impl Transformer {
         let x = self.norm.forward(&x)?;
         x.broadcast_matmul(&self.embedding.t()?)
     }
-
 }
 
 impl LanguageModel for Transformer {

@@ -143,7 +143,13 @@ pub fn export_and_measure(
     let bytes = run.export(which, precision)?;
     crate::fsutil::write_atomic(out, &bytes)?;
     let model = run.model(which, device)?;
-    let float = mean_loss(model.as_ref(), &dataset.valid, run.config.train.batch_size, device)?.exp();
+    let float = mean_loss(
+        model.as_ref(),
+        &dataset.valid,
+        run.config.train.batch_size,
+        device,
+    )?
+    .exp();
     let engine = engine_loss(&bytes, &dataset.valid)?.exp();
     Ok(ExportReport {
         float_val_ppl: float,

@@ -115,7 +115,7 @@ impl Dataset {
 
 /// Mean cross-entropy (nats per token) of `model` on `windows`.
 pub fn mean_loss(
-    model: &Transformer,
+    model: &dyn LanguageModel,
     windows: &[Vec<u16>],
     batch: usize,
     device: &Device,
@@ -255,7 +255,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 }
 
 fn distillation_loss(
-    student: &Transformer,
+    student: &dyn LanguageModel,
     teacher: &Teacher,
     inputs: &Tensor,
     targets: &Tensor,
@@ -302,10 +302,10 @@ pub fn load_model(
     config: &ModelConfig,
     path: &Path,
     device: &Device,
-) -> Result<(Transformer, VarMap)> {
+) -> Result<(Box<dyn LanguageModel>, VarMap)> {
     let (tensors, _) = checkpoint::load(path, device)?;
     let varmap = VarMap::new();
-    let model = Transformer::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+    let model = build(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
     for (name, var) in named_vars(&varmap) {
         let t = tensors.get(&name).with_context(|| {
             format!(

@@ -358,3 +358,84 @@ fn toml_of_tiny() -> String {
     c.model.vocab_size = kantor_engine::vocab::VOCAB_SIZE;
     toml::to_string(&c).unwrap()
 }
+
+#[test]
+fn the_comparative_study_runs_end_to_end_with_a_row_per_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("compare");
+    let text = ok(&host_trainer(&[
+        "compare",
+        "--preset",
+        "tiny",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let study: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let families: Vec<&str> = study["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["family"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        families,
+        [
+            "transformer",
+            "lstm-attention",
+            "vae-gru-decoder",
+            "vae-mlp-decoder",
+            "vq-vae",
+            "musegan-wgan-gp",
+            "diffusion-ddpm"
+        ]
+    );
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    for f in &families {
+        assert!(
+            table.contains(&format!("| {f} |")),
+            "{f} missing from the table"
+        );
+    }
+    assert!(text.contains("JSB Chorales, published setting"), "{text}");
+    for f in study["families"].as_array().unwrap() {
+        // Every family's samples are playable MIDI with notes.
+        let samples = f["samples"].as_array().unwrap();
+        assert!(!samples.is_empty());
+        for s in samples {
+            let piece = host_trainer::midi::read_piece(
+                &std::fs::read(s.as_str().unwrap()).unwrap(),
+                Default::default(),
+            )
+            .unwrap();
+            assert!(!piece.notes.is_empty(), "{} has no notes", s);
+        }
+    }
+    let by = |name: &str| {
+        study["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["family"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by("vae-gru-decoder")["notes"]["kl_per_dim"]
+            .as_array()
+            .unwrap()
+            .len(),
+        16
+    );
+    assert!(by("vae-mlp-decoder")["notes"]["active_dims"].is_u64());
+    let used = by("vq-vae")["notes"]["codebook_used"].as_f64().unwrap();
+    assert!(used > 0.0 && used <= 1.0);
+    assert!(
+        by("vq-vae")["notes"]["codebook_perplexity"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
+    assert!(study["jsb_benchmark"]["valid_nll"].as_f64().unwrap() > 0.0);
+    assert!(out.join("pitch-histograms.png").exists());
+}

@@ -128,8 +128,13 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         Some(r) => {
             let model = r.model("best", &device)?;
             Some(
-                crate::train::mean_loss(model.as_ref(), &held_out, r.config.train.batch_size, &device)?
-                    .exp(),
+                crate::train::mean_loss(
+                    model.as_ref(),
+                    &held_out,
+                    r.config.train.batch_size,
+                    &device,
+                )?
+                .exp(),
             )
         }
         None => None,

@@ -1,6 +1,7 @@
 //! The `host-trainer` subcommands, one module each. `main.rs` parses the
 //! command line (clap) and calls `run` here.
 
+pub mod compare;
 pub mod data;
 pub mod distill;
 pub mod eval;

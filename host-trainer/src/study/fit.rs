@@ -92,7 +92,11 @@ pub fn uniform(shape: &[usize], rng: &mut ChaCha8Rng, device: &Device) -> Result
 
 /// Rows `indices` of `data` (first dimension).
 pub fn rows(data: &Tensor, indices: &[usize]) -> Result<Tensor> {
-    let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), data.device())?;
+    let idx = Tensor::from_vec(
+        indices.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        indices.len(),
+        data.device(),
+    )?;
     data.index_select(&idx, 0)
 }
 
@@ -124,7 +128,13 @@ pub fn fit(
         let norm = AdamW::grad_norm(&grads)?;
         let scale = if norm > 1.0 { 1.0 / norm } else { 1.0 };
         let warmup = (options.steps / 20).max(1);
-        let lr = learning_rate(step, warmup, options.steps, options.learning_rate, options.learning_rate / 10.0);
+        let lr = learning_rate(
+            step,
+            warmup,
+            options.steps,
+            options.learning_rate,
+            options.learning_rate / 10.0,
+        );
         optimizer.step(&grads, lr, scale)?;
         if step >= options.steps - options.steps.div_ceil(10) {
             recent.push(value);

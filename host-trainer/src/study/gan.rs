@@ -109,7 +109,11 @@ impl Critic {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let b = x.dim(0)?;
-        let per_track = leaky(&self.track.forward(&x.reshape((b, TRACKS, STEPS * PITCHES))?)?)?;
+        let per_track = leaky(
+            &self
+                .track
+                .forward(&x.reshape((b, TRACKS, STEPS * PITCHES))?)?,
+        )?;
         let joint = leaky(&self.joint.forward(&per_track.reshape((b, ()))?)?)?;
         self.out.forward(&joint)?.squeeze(1)
     }
@@ -158,8 +162,14 @@ fn train_here(
 ) -> anyhow::Result<(Generator, VarMap, FitReport)> {
     let device = data.device().clone();
     let (g_vars, c_vars) = (VarMap::new(), VarMap::new());
-    let generator = Generator::new(config, VarBuilder::from_varmap(&g_vars, DType::F32, &device))?;
-    let critic = Critic::new(config, VarBuilder::from_varmap(&c_vars, DType::F32, &device))?;
+    let generator = Generator::new(
+        config,
+        VarBuilder::from_varmap(&g_vars, DType::F32, &device),
+    )?;
+    let critic = Critic::new(
+        config,
+        VarBuilder::from_varmap(&c_vars, DType::F32, &device),
+    )?;
     let mut g_opt = AdamW::new(vars(&g_vars), 0.0)?;
     let mut c_opt = AdamW::new(vars(&c_vars), 0.0)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

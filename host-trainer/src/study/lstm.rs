@@ -51,15 +51,22 @@ impl LstmAttention {
 impl LanguageModel for LstmAttention {
     fn logits(&self, ids: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let mut x = self.dropout.forward(&self.embedding.forward(ids)?, mode, 0)?;
+        let mut x = self
+            .dropout
+            .forward(&self.embedding.forward(ids)?, mode, 0)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let states = layer.seq(&x)?;
-            x = self.dropout.forward(&layer.states_to_tensor(&states)?, mode, 1 + i as u64)?;
+            x = self
+                .dropout
+                .forward(&layer.states_to_tensor(&states)?, mode, 1 + i as u64)?;
         }
         // Multi-head causal self-attention over the LSTM outputs.
         let (heads, hd) = (self.config.n_heads, self.config.dim / self.config.n_heads);
         let split = |w: &candle_nn::Linear| -> Result<Tensor> {
-            w.forward(&x)?.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous()
+            w.forward(&x)?
+                .reshape((b, t, heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         let (q, k, v) = (split(&self.wq)?, split(&self.wk)?, split(&self.wv)?);
         let mask: Vec<f32> = (0..t)

@@ -123,7 +123,10 @@ pub fn lines_to_piece(lines: &[Vec<Option<u8>>]) -> Piece {
 /// it is above `threshold`.
 pub fn tracks_to_piece(tracks: &Tensor, threshold: f32) -> Result<Piece> {
     let (n, k, t, p) = tracks.dims4()?;
-    let flat = tracks.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let flat = tracks
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
     let mut lines = vec![Vec::with_capacity(n * t); k];
     for i in 0..n {
         for (track, line) in lines.iter_mut().enumerate() {
@@ -146,12 +149,18 @@ pub fn tracks_to_piece(tracks: &Tensor, threshold: f32) -> Result<Piece> {
 /// sounding pitches are given voices by rank, highest first.
 pub fn rolls_to_piece(rolls: &Tensor) -> Result<Piece> {
     let (n, t, p) = rolls.dims3()?;
-    let flat = rolls.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let flat = rolls
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
     let mut steps: Vec<Vec<u8>> = Vec::with_capacity(n * t);
     for i in 0..n {
         for step in 0..t {
             let at = (i * t + step) * p;
-            let mut on: Vec<u8> = (0..p).filter(|&q| flat[at + q] > 0.5).map(|q| LOW + q as u8).collect();
+            let mut on: Vec<u8> = (0..p)
+                .filter(|&q| flat[at + q] > 0.5)
+                .map(|q| LOW + q as u8)
+                .collect();
             on.reverse();
             steps.push(on);
         }
@@ -171,7 +180,14 @@ mod tests {
     #[test]
     fn segments_round_trip_through_tensors_and_pieces() {
         let steps: Vec<Vec<f64>> = (0..40)
-            .map(|i| vec![72.0 + (i / 4 % 3) as f64, 67.0, 60.0, if i % 8 < 4 { 48.0 } else { -1.0 }])
+            .map(|i| {
+                vec![
+                    72.0 + (i / 4 % 3) as f64,
+                    67.0,
+                    60.0,
+                    if i % 8 < 4 { 48.0 } else { -1.0 },
+                ]
+            })
             .collect();
         let piece = jsb_piece(&steps).unwrap();
         let segs = segments(&piece, 16);
@@ -179,9 +195,25 @@ mod tests {
         let tracks = tracks_tensor(&segs, &Device::Cpu).unwrap();
         assert_eq!(tracks.dims(), &[1, TRACKS, STEPS, PITCHES]);
         let back = tracks_to_piece(&tracks, 0.5).unwrap();
-        let head: Vec<_> = piece.notes.iter().filter(|n| n.onset + n.duration <= 96).copied().collect();
-        let got: Vec<_> = back.notes.iter().filter(|n| n.onset + n.duration < 96).copied().collect();
-        assert_eq!(got, head.iter().filter(|n| n.onset + n.duration < 96).copied().collect::<Vec<_>>());
+        let head: Vec<_> = piece
+            .notes
+            .iter()
+            .filter(|n| n.onset + n.duration <= 96)
+            .copied()
+            .collect();
+        let got: Vec<_> = back
+            .notes
+            .iter()
+            .filter(|n| n.onset + n.duration < 96)
+            .copied()
+            .collect();
+        assert_eq!(
+            got,
+            head.iter()
+                .filter(|n| n.onset + n.duration < 96)
+                .copied()
+                .collect::<Vec<_>>()
+        );
         let roll = roll_tensor(&segs, &Device::Cpu).unwrap();
         assert_eq!(roll.dims(), &[1, STEPS, PITCHES]);
         let poly = rolls_to_piece(&roll).unwrap();

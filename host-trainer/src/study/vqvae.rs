@@ -79,7 +79,9 @@ impl VqVae {
     fn encode(&self, rolls: &Tensor) -> Result<Tensor> {
         let features = self.encoder.forward(rolls)?; // [B, T, 2h]
         let (b, t, f) = features.dims3()?;
-        let pooled = features.reshape((b, t / STEPS_PER_CODE, STEPS_PER_CODE, f))?.mean(2)?;
+        let pooled = features
+            .reshape((b, t / STEPS_PER_CODE, STEPS_PER_CODE, f))?
+            .mean(2)?;
         self.project.forward(&pooled)
     }
 
@@ -87,7 +89,10 @@ impl VqVae {
     pub fn quantize(&self, latents: &Tensor) -> Result<Tensor> {
         let (b, l, d) = latents.dims3()?;
         let flat = latents.reshape((b * l, d))?;
-        let distances = (flat.sqr()?.sum_keepdim(1)?.broadcast_add(&self.codebook.sqr()?.sum(1)?.unsqueeze(0)?)?
+        let distances = (flat
+            .sqr()?
+            .sum_keepdim(1)?
+            .broadcast_add(&self.codebook.sqr()?.sum(1)?.unsqueeze(0)?)?
             - (flat.matmul(&self.codebook.t()?)? * 2.0)?)?;
         distances.argmin(D::Minus1)?.reshape((b, l))
     }
@@ -101,13 +106,16 @@ impl VqVae {
             .reshape((b, l * STEPS_PER_CODE, d))?
             .contiguous()?;
         let states = self.decoder.seq(&upsampled)?;
-        self.out.forward(&self.decoder.states_to_tensor(&states)?)
+        self.out.forward(&super::vae::stack_states(&states)?)
     }
 
     /// Logits of rolls from code indices `[B, CODES]`.
     pub fn decode_codes(&self, codes: &Tensor) -> Result<Tensor> {
         let (b, l) = codes.dims2()?;
-        let vectors = self.codebook.index_select(&codes.flatten_all()?, 0)?.reshape((b, l, self.config.dim))?;
+        let vectors = self
+            .codebook
+            .index_select(&codes.flatten_all()?, 0)?
+            .reshape((b, l, self.config.dim))?;
         self.decode_vectors(&vectors)
     }
 
@@ -116,7 +124,10 @@ impl VqVae {
         let latents = self.encode(rolls)?;
         let codes = self.quantize(&latents)?;
         let (b, l) = codes.dims2()?;
-        let quantized = self.codebook.index_select(&codes.flatten_all()?, 0)?.reshape((b, l, self.config.dim))?;
+        let quantized = self
+            .codebook
+            .index_select(&codes.flatten_all()?, 0)?
+            .reshape((b, l, self.config.dim))?;
         // Straight-through: the decoder sees the code, the encoder gets its gradient.
         let straight = (&latents + (&quantized - &latents)?.detach())?;
         let logits = self.decode_vectors(&straight)?;
@@ -130,10 +141,42 @@ impl VqVae {
         })
     }
 
+    /// Continuous latents of rolls, flattened to `[B·CODES, dim]`.
+    pub fn latents(&self, rolls: &Tensor) -> Result<Tensor> {
+        let l = self.encode(rolls)?;
+        let (b, c, d) = l.dims3()?;
+        l.reshape((b * c, d))
+    }
+
     /// Codes of rolls (for training the prior and measuring codebook use).
     pub fn codes_of(&self, rolls: &Tensor) -> Result<Tensor> {
         self.quantize(&self.encode(rolls)?)
     }
+}
+
+/// Dead-code restarts: codebook entries no latent chose since the last
+/// restart take the value of a random current latent (a standard remedy for
+/// codebook collapse). `codebook` is the variable behind [`VqVae`]'s codebook.
+pub fn restart_dead_codes(
+    codebook: &candle_core::Var,
+    used: &[bool],
+    latents: &Tensor,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Result<usize> {
+    use rand::Rng;
+    let n = latents.dim(0)?;
+    let mut rows: Vec<Tensor> = Vec::with_capacity(used.len());
+    let mut restarted = 0;
+    for (i, &u) in used.iter().enumerate() {
+        if u || n == 0 {
+            rows.push(codebook.as_tensor().get(i)?);
+        } else {
+            rows.push(latents.get(rng.random_range(0..n))?.detach());
+            restarted += 1;
+        }
+    }
+    codebook.set(&Tensor::stack(&rows, 0)?)?;
+    Ok(restarted)
 }
 
 /// Codebook use: (share of codes used, perplexity of the code distribution).

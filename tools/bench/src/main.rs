@@ -62,7 +62,10 @@ fn main() -> Result<()> {
             ..ModelConfig::preset(preset)?
         };
         let varmap = VarMap::new();
-        let model = Transformer::new(&config, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
+        let model = Transformer::new(
+            &config,
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        )?;
         let weights = {
             let data = varmap.data().lock().expect("lock");
             FloatWeights::from_tensors(data.iter().map(|(k, v)| (k, v.as_tensor())))?
@@ -72,13 +75,18 @@ fn main() -> Result<()> {
 
         let mut engine_rates = Vec::new();
         let mut memory_kib = Vec::new();
-        for precision in [Precision::Int8 { group_size: 64 }, Precision::F16, Precision::F32] {
+        for precision in [
+            Precision::Int8 { group_size: 64 },
+            Precision::F16,
+            Precision::F32,
+        ] {
             let bytes = export(&weights, &config, &bpe, precision)?;
             let m = Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
             let options = SessionOptions::for_model(&m);
             let needed = Session::memory_required(&m, options);
             let mut memory = vec![0u8; needed];
-            let mut session = Session::new(&m, options, &mut memory).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let mut session =
+                Session::new(&m, options, &mut memory).map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let r = rate(args.seconds, ids.len(), || {
                 session.reset();
                 for &t in &ids {
@@ -89,7 +97,7 @@ fn main() -> Result<()> {
             engine_rates.push(r);
             memory_kib.push((needed as f64 / 1024.0, bytes.len() as f64 / 1024.0));
         }
-        let window = ids_tensor(&[ids.clone()], &Device::Cpu)?;
+        let window = ids_tensor(std::slice::from_ref(&ids), &Device::Cpu)?;
         let scoring = rate(args.seconds, context, || {
             model.forward(&window, Mode::Eval)?;
             Ok(())

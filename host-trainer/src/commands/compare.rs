@@ -1,0 +1,35 @@
+//! `host-trainer compare`: the comparative study (see [`crate::study`]).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::device::{self, DeviceChoice};
+use crate::study::compare::{markdown, run as run_study, StudyPreset};
+
+/// Arguments of `host-trainer compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// `tiny` (minutes, for CI) or `full` (the README's table).
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// The JSB Chorales JSON (official split).
+    #[arg(long, default_value = "data/jsb-chorales/Jsb16thSeparated.json")]
+    pub jsb: PathBuf,
+    /// Output directory: table.md, results.json, pitch-histograms.png, samples/, one run per token model.
+    #[arg(long, default_value = "runs/compare")]
+    pub out: PathBuf,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
+}
+
+/// Run the command.
+pub fn run(args: &CompareArgs) -> Result<i32> {
+    let preset = StudyPreset::named(&args.preset)?;
+    let device = device::select(args.device)?;
+    let study = run_study(&args.jsb, &preset, &args.out, &device)?;
+    println!("{}", markdown(&study));
+    println!("written to {}", args.out.display());
+    Ok(0)
+}
