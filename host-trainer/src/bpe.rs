@@ -167,6 +167,15 @@ impl Bpe {
         &self.merges
     }
 
+    /// The merges as the engine stores them: little-endian `u16` pairs.
+    pub fn merge_bytes(&self) -> Vec<u8> {
+        self.merges
+            .iter()
+            .flatten()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
+    }
+
     /// The table with only its first merges, for a vocabulary of `vocab_size`.
     pub fn truncated(&self, vocab_size: usize) -> Bpe {
         let keep = vocab_size.saturating_sub(VOCAB_SIZE).min(self.merges.len());

@@ -15,15 +15,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use kantor_engine::decoder::Note;
-use kantor_engine::vocab::{velocity_bin, velocity_value};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::bpe::Bpe;
 use crate::midi::{read_piece, ReadOptions};
-use crate::piece::{Piece, VoiceInfo};
+use crate::piece::{from_voice_lines, satb_voices, Piece};
 use crate::remi;
 
 /// One of the three splits.
@@ -314,40 +312,12 @@ pub fn jsb_piece(steps: &[Vec<f64>]) -> Result<Piece> {
             voices[v].push(p);
         }
     }
-    let mut notes = Vec::new();
-    for (v, line) in voices.iter().enumerate() {
-        let mut t = 0;
-        while t < line.len() {
-            let Some(pitch) = line[t] else {
-                t += 1;
-                continue;
-            };
-            let start = t;
-            while t < line.len() && line[t] == Some(pitch) {
-                t += 1;
-            }
-            notes.push(Note {
-                onset: start as u32 * JSB_STEP_TICKS,
-                voice: v as u8,
-                pitch,
-                duration: kantor_engine::vocab::duration_ticks(
-                    kantor_engine::vocab::duration_class((t - start) as u32 * JSB_STEP_TICKS),
-                ),
-                velocity: velocity_value(velocity_bin(JSB_VELOCITY)),
-            });
-        }
-    }
-    let names = ["Soprano", "Alto", "Tenor", "Bass"];
-    let voices = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| VoiceInfo {
-            channel: i as u8,
-            program: Some(52), // choir aahs
-            name: Some((*n).to_string()),
-        })
-        .collect();
-    Ok(Piece::new(notes, vec![], vec![], voices))
+    Ok(from_voice_lines(
+        &voices,
+        JSB_STEP_TICKS,
+        JSB_VELOCITY,
+        satb_voices(),
+    ))
 }
 
 /// Transposition augmentation: the piece moved by every shift in `shifts`

@@ -215,17 +215,11 @@ pub fn export(
         let values = weights.get(&name, &[config.dim])?;
         buffers.push((name, Dtype::F32, vec![config.dim], f32_bytes(values)));
     }
-    let merges: Vec<u8> = bpe
-        .merges()
-        .iter()
-        .flatten()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
     buffers.push((
         BPE_TENSOR.into(),
         Dtype::U16,
         vec![bpe.merges().len(), 2],
-        merges,
+        bpe.merge_bytes(),
     ));
 
     let views = buffers

@@ -130,12 +130,7 @@ pub fn generate_candle(
     options: &GenerateOptions,
     device: &Device,
 ) -> Result<Vec<u16>> {
-    let merges: Vec<u8> = bpe
-        .merges()
-        .iter()
-        .flatten()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let merges = bpe.merge_bytes();
     let table = BpeTable::new(&merges).map_err(|e| anyhow::anyhow!("BPE table: {e:?}"))?;
     let context = model.config().context;
     let mut sampler = Sampler::new(options.sampler, options.seed);

@@ -6,8 +6,8 @@
 
 use kantor_engine::decoder::Note;
 use kantor_engine::vocab::{
-    TimeSignature, DEFAULT_TEMPO, DEFAULT_TIME_SIGNATURE, NUM_PITCHES, TICKS_PER_QUARTER,
-    TIME_SIGNATURES,
+    duration_class, duration_ticks, velocity_bin, velocity_value, TimeSignature, DEFAULT_TEMPO,
+    DEFAULT_TIME_SIGNATURE, NUM_PITCHES, TICKS_PER_QUARTER, TIME_SIGNATURES,
 };
 
 /// Where a voice came from, so that a decoded piece can be written back with
@@ -184,6 +184,52 @@ impl Piece {
     pub fn quarters(&self) -> f64 {
         f64::from(self.end_tick()) / f64::from(TICKS_PER_QUARTER)
     }
+}
+
+/// Voice lines on a step grid (per voice, per step, the sounding pitch) → a
+/// piece. Equal consecutive pitches of a voice become one note: on such a
+/// grid held and repeated notes cannot be told apart.
+pub fn from_voice_lines(
+    lines: &[Vec<Option<u8>>],
+    step_ticks: u32,
+    velocity: u8,
+    voices: Vec<VoiceInfo>,
+) -> Piece {
+    let mut notes = Vec::new();
+    for (v, line) in lines.iter().enumerate() {
+        let mut t = 0;
+        while t < line.len() {
+            let Some(pitch) = line[t] else {
+                t += 1;
+                continue;
+            };
+            let start = t;
+            while t < line.len() && line[t] == Some(pitch) {
+                t += 1;
+            }
+            notes.push(Note {
+                onset: start as u32 * step_ticks,
+                voice: v.min(15) as u8,
+                pitch,
+                duration: duration_ticks(duration_class((t - start) as u32 * step_ticks)),
+                velocity: velocity_value(velocity_bin(velocity)),
+            });
+        }
+    }
+    Piece::new(notes, vec![], vec![], voices)
+}
+
+/// Soprano, alto, tenor and bass on channels 1–4 with a choir sound.
+pub fn satb_voices() -> Vec<VoiceInfo> {
+    ["Soprano", "Alto", "Tenor", "Bass"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| VoiceInfo {
+            channel: i as u8,
+            program: Some(52), // choir aahs
+            name: Some((*n).to_string()),
+        })
+        .collect()
 }
 
 /// The full MIDI pitch range the vocabulary covers.

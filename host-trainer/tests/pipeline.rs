@@ -439,3 +439,52 @@ fn the_comparative_study_runs_end_to_end_with_a_row_per_family() {
     assert!(study["jsb_benchmark"]["valid_nll"].as_f64().unwrap() > 0.0);
     assert!(out.join("pitch-histograms.png").exists());
 }
+
+#[test]
+fn distillation_reports_the_student_with_and_without_the_teacher() {
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher");
+    let student = dir.path().join("student");
+    ok(&host_trainer(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--max-steps",
+        "60",
+        "--out",
+        teacher.to_str().unwrap(),
+        "--quiet",
+        "--no-export",
+    ]));
+    let out = ok(&host_trainer(&[
+        "distill",
+        "--teacher",
+        teacher.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--max-steps",
+        "30",
+        "--out",
+        student.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("student validation perplexity:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("with distillation") && line.contains("without"),
+        "{line}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(student.join("distill.json")).unwrap())
+            .unwrap();
+    let with = report["distilled"]["best_val_ppl"].as_f64().unwrap();
+    let without = report["baseline_val_ppl"].as_f64().unwrap();
+    assert!(with.is_finite() && without.is_finite() && with > 1.0 && without > 1.0);
+    assert!(
+        student.join("model.safetensors").exists(),
+        "the distilled student is exported"
+    );
+    assert!(student.join("baseline/checkpoint.safetensors").exists());
+}

@@ -3,11 +3,8 @@
 //! × pitches × 4 tracks) or merged into one polyphonic roll, and back to
 //! pieces.
 
+use crate::piece::{from_voice_lines, satb_voices, Piece};
 use candle_core::{Device, Result, Tensor};
-use kantor_engine::decoder::Note;
-use kantor_engine::vocab::{duration_class, duration_ticks, velocity_bin, velocity_value};
-
-use crate::piece::{Piece, VoiceInfo};
 
 /// Grid ticks per roll step (a 16th note).
 pub const STEP_TICKS: u32 = 3;
@@ -75,47 +72,9 @@ pub fn roll_tensor(segments: &[Segment], device: &Device) -> Result<Tensor> {
     tracks_tensor(segments, device)?.max(1)
 }
 
-fn note(onset_step: usize, steps: usize, pitch: u8, voice: u8) -> Note {
-    Note {
-        onset: onset_step as u32 * STEP_TICKS,
-        voice,
-        pitch,
-        duration: duration_ticks(duration_class(steps as u32 * STEP_TICKS)),
-        velocity: velocity_value(velocity_bin(90)),
-    }
-}
-
-fn voices() -> Vec<VoiceInfo> {
-    ["Soprano", "Alto", "Tenor", "Bass"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| VoiceInfo {
-            channel: i as u8,
-            program: Some(52),
-            name: Some((*n).to_string()),
-        })
-        .collect()
-}
-
-/// Voice lines (per track, per step) → a piece; equal consecutive pitches
-/// become one note.
+/// Voice lines (per track, per step) → a piece.
 pub fn lines_to_piece(lines: &[Vec<Option<u8>>]) -> Piece {
-    let mut notes = Vec::new();
-    for (v, line) in lines.iter().enumerate() {
-        let mut t = 0;
-        while t < line.len() {
-            let Some(p) = line[t] else {
-                t += 1;
-                continue;
-            };
-            let start = t;
-            while t < line.len() && line[t] == Some(p) {
-                t += 1;
-            }
-            notes.push(note(start, t - start, p, v.min(15) as u8));
-        }
-    }
-    Piece::new(notes, vec![], vec![], voices())
+    from_voice_lines(lines, STEP_TICKS, 90, satb_voices())
 }
 
 /// Four-track rolls (`[N, TRACKS, STEPS, PITCHES]` probabilities or 0/1)
