@@ -137,3 +137,83 @@ fn f16_and_int8_engines_stay_close_to_f32() {
     // The int8 path is deterministic: same file, same logits, bit for bit.
     assert_eq!(int8_logits, engine_logits(&int8, &tokens()));
 }
+
+#[test]
+fn truncated_or_lying_weights_files_are_precise_errors() {
+    use kantor_engine::config::ConfigError;
+    use kantor_engine::model::LoadError;
+    use kantor_engine::weights::TensorProblem;
+    let config = small_config();
+    let (_, weights) = random_model(&config, 3);
+    let good = export(
+        &weights,
+        &config,
+        &Bpe::identity(),
+        Precision::Int8 { group_size: 32 },
+    )
+    .unwrap();
+    assert!(Model::from_bytes(&good).is_ok());
+
+    // Every truncation is an error, never a panic.
+    for cut in (0..good.len()).step_by(97) {
+        assert!(Model::from_bytes(&good[..cut]).is_err(), "cut at {cut}");
+    }
+    // A header that lies about the configuration.
+    let lie = |from: &str, to: &str| -> Vec<u8> {
+        let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&good[8..8 + header_len]).unwrap();
+        assert!(header.contains(from), "{from} not in header");
+        let new_header = header.replacen(from, to, 1);
+        assert_eq!(new_header.len(), header.len(), "keep the length");
+        let mut bytes = good.clone();
+        bytes[8..8 + header_len].copy_from_slice(new_header.as_bytes());
+        bytes
+    };
+    assert!(matches!(
+        Model::from_bytes(&lie("\"dim\":\"64\"", "\"dim\":\"32\"")),
+        Err(LoadError::Tensor(e)) if e.problem == TensorProblem::Shape
+    ));
+    assert!(matches!(
+        Model::from_bytes(&lie("\"n_heads\":\"4\"", "\"n_heads\":\"3\"")),
+        Err(LoadError::Config(ConfigError::Heads))
+    ));
+    assert!(matches!(
+        Model::from_bytes(&lie("\"vocab_size\":\"415\"", "\"vocab_size\":\"416\"")),
+        Err(LoadError::VocabMismatch {
+            config: 416,
+            bpe: 415
+        })
+    ));
+    assert!(matches!(
+        Model::from_bytes(&lie("\"format\":\"kantor-1\"", "\"format\":\"kantor-9\"")),
+        Err(LoadError::Config(ConfigError::NotAKantorModel))
+    ));
+    assert!(matches!(
+        Model::from_bytes(&lie("norm.weight", "norm.wxight")),
+        Err(LoadError::Tensor(e)) if e.problem == TensorProblem::Missing
+    ));
+    // An int8 tensor declared as another dtype of the same size.
+    assert!(matches!(
+        Model::from_bytes(&lie("\"dtype\":\"I8\"", "\"dtype\":\"U8\"")),
+        Err(LoadError::Tensor(e)) if matches!(e.problem, TensorProblem::Dtype { .. })
+    ));
+    // Offsets that point past the data.
+    let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let mut short = good.clone();
+    short.truncate(8 + header_len + 10);
+    assert!(matches!(
+        Model::from_bytes(&short),
+        Err(LoadError::Format(_))
+    ));
+    // A session refuses a token outside the vocabulary instead of indexing out of bounds.
+    let model = Model::from_bytes(&good).unwrap();
+    let options = SessionOptions::for_model(&model);
+    let mut memory = vec![0u8; Session::memory_required(&model, options)];
+    let mut session = Session::new(&model, options, &mut memory).unwrap();
+    assert!(session.forward(415).is_err());
+    let mut small = vec![0u8; 1000];
+    assert!(matches!(
+        Session::new(&model, options, &mut small),
+        Err(kantor_engine::session::SessionError::MemoryTooSmall { .. })
+    ));
+}
