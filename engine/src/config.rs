@@ -140,6 +140,21 @@ impl ModelConfig {
         if !self.head_dim().is_multiple_of(4) {
             return Err(ConfigError::HeadDim);
         }
+        // Keep every buffer size far from overflowing a 32-bit usize.
+        let cache = self
+            .n_layers
+            .checked_mul(self.context)
+            .and_then(|v| v.checked_mul(self.kv_dim()));
+        if cache.is_none_or(|v| v > 1 << 26) {
+            return Err(ConfigError::Invalid("context"));
+        }
+        if self
+            .vocab_size
+            .checked_mul(self.dim)
+            .is_none_or(|v| v > 1 << 28)
+        {
+            return Err(ConfigError::Invalid("vocab_size"));
+        }
         if let WeightFormat::Int8 { group_size } = self.weights {
             if group_size == 0
                 || !group_size.is_multiple_of(4)

@@ -88,8 +88,8 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
                 Err(_) => bad = true,
             }
         }
-        self.tokens += 1;
-        self.ill_formed += u32::from(bad);
+        self.tokens = self.tokens.saturating_add(1);
+        self.ill_formed = self.ill_formed.saturating_add(u32::from(bad));
         self.scheduler.release_until(self.decoder.now());
     }
 

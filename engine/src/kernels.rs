@@ -399,7 +399,8 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: F32Bytes<'_>, eps: f32) {
 /// `e^x` in single precision, to about 1 ulp: Cody–Waite range reduction
 /// and a degree-6 polynomial. Only f32 arithmetic — no `f64`, which a
 /// Cortex-M4 would emulate in software — and the same bits on every target.
-/// Underflows to 0 below −87.3 (so `exp(−∞) = 0`) and overflows to ∞ above 88.7.
+/// Underflows to 0 below −87.3 (so `exp(−∞) = 0`) and overflows to ∞ above
+/// 88.37 (just short of `f32::MAX`'s logarithm, 88.72).
 pub fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = core::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75; // ln 2 in two parts: n·LN2_HI is exact
@@ -407,7 +408,7 @@ pub fn exp(x: f32) -> f32 {
     if x.is_nan() {
         return x;
     }
-    if x > 88.72 {
+    if x > 88.37 {
         return f32::INFINITY;
     }
     if x < -87.3 {

@@ -94,7 +94,7 @@ impl KvShape {
     }
     /// Positions dropped when the cache is full.
     pub fn evicted(&self) -> usize {
-        ((self.capacity - self.sinks) / 2).max(1)
+        (self.capacity.saturating_sub(self.sinks) / 2).max(1)
     }
 }
 
@@ -164,7 +164,11 @@ impl<'a> KvCache<'a> {
     }
 
     /// Store the key and value rows (all heads) of position `len` in `layer`.
+    /// Does nothing when the cache is full (evict first).
     pub fn write(&mut self, layer: usize, key: &[f32], value: &[f32]) {
+        if self.is_full() || layer >= self.shape.layers {
+            return;
+        }
         let (at, row, hd) = (
             self.offset(layer, self.len),
             self.shape.row(),

@@ -6,6 +6,10 @@
 //!            "__metadata__": {"key": "value", ...} }
 //! ```
 //!
+//! Headers are at most [`MAX_HEADER`] bytes with at most [`MAX_TENSORS`]
+//! tensors (a Kantor model has a few hundred at most), which bounds the
+//! pairwise checks below on hostile input.
+//!
 //! [`SafeTensors::parse`] validates the whole header once — JSON syntax, every
 //! dtype, shape and offset, sizes that match, tensors that neither overlap
 //! nor leave gaps, no duplicate names — so that later lookups cannot fail
@@ -13,9 +17,9 @@
 //! escapes are never looked up by the engine.
 
 /// Most tensors a file may hold.
-pub const MAX_TENSORS: usize = 1024;
+pub const MAX_TENSORS: usize = 512;
 /// Largest header accepted (bytes).
-pub const MAX_HEADER: usize = 1 << 24;
+pub const MAX_HEADER: usize = 1 << 20;
 /// Highest tensor rank accepted.
 pub const MAX_RANK: usize = 4;
 

@@ -120,15 +120,18 @@ impl Sampler {
             // Everything is masked: uniform over the first k ids.
             return (self.rng.next_u32() % k as u32) as u16;
         }
-        let greedy = self.config.temperature.is_nan() || self.config.temperature <= 0.0;
-        if greedy {
-            return candidates[0];
+        let t = self.config.temperature;
+        if t.is_nan() || t <= 0.0 {
+            return candidates[0]; // greedy
         }
+        // Bounded so that 1/t is finite and positive (t = ∞ acts as 10⁶).
+        let inv_t = 1.0 / t.clamp(1e-6, 1e6);
         // Probabilities of the candidates, in rank order, reusing `logits` as storage.
-        let inv_t = 1.0 / self.config.temperature;
         let mut total = 0.0f32;
         for &c in candidates.iter() {
             let p = crate::kernels::exp((logits[usize::from(c)] - best) * inv_t);
+            // A masked candidate (−∞) has probability 0, never NaN.
+            let p = if p > 0.0 { p } else { 0.0 };
             logits[usize::from(c)] = p;
             total += p;
         }
@@ -153,7 +156,8 @@ impl Sampler {
                 return c;
             }
         }
-        nucleus[kept - 1]
+        // Only reachable through rounding: the most likely candidate.
+        candidates[0]
     }
 }
 

@@ -70,14 +70,16 @@ impl<'b> Arena<'b> {
         // Word alignment for every buffer, whatever its type: the DSP kernels
         // load int8 rows a word at a time.
         let align = core::mem::align_of::<T>().max(8);
-        self.needed += n * size + (align - 1);
+        // Sizes that overflow count as "more than any memory".
+        let bytes = n.saturating_mul(size);
+        self.needed = self.needed.saturating_add(bytes).saturating_add(align - 1);
         let rest = self.rest.take()?;
         let pad = rest.as_ptr().align_offset(align);
-        if pad.checked_add(n * size)? > rest.len() {
+        if pad.checked_add(bytes)? > rest.len() {
             return None;
         }
         let (_, aligned) = rest.split_at_mut(pad);
-        let (taken, rest) = aligned.split_at_mut(n * size);
+        let (taken, rest) = aligned.split_at_mut(bytes);
         self.rest = Some(rest);
         bytemuck::try_cast_slice_mut(taken).ok()
     }
@@ -265,7 +267,7 @@ impl<'m, 'b> Session<'m, 'b> {
         options: SessionOptions,
         memory: &'b mut [u8],
     ) -> Result<Self, SessionError> {
-        if options.sinks * 2 > model.config.context {
+        if options.sinks.saturating_mul(2) > model.config.context {
             return Err(SessionError::TooManySinks);
         }
         let needed = Self::memory_required(model, options);
@@ -367,7 +369,7 @@ impl<'m, 'b> Session<'m, 'b> {
         };
         if self.cache.is_full() {
             self.cache.evict(frequencies, cos, sin, &mut scratch);
-            self.evictions += 1;
+            self.evictions = self.evictions.saturating_add(1);
         }
         let hd = c.head_dim();
         let format = c.weights;

@@ -161,7 +161,7 @@ impl<const N: usize> Scheduler<N> {
                     self.end_early(i, onset);
                 }
                 if self.queue.len() + 2 > N {
-                    self.dropped += 1;
+                    self.dropped = self.dropped.saturating_add(1);
                     return;
                 }
                 self.insert(

@@ -89,7 +89,7 @@ impl<'m, 'b, const Q: usize, W: embedded_io::Write, C: Clock> Sequencer<'m, 'b, 
                 let start = self.clock.cycles();
                 let stepped = self.generator.step();
                 let cycles = self.clock.cycles().wrapping_sub(start);
-                report.generate_cycles += cycles;
+                report.generate_cycles = report.generate_cycles.saturating_add(cycles);
                 report.max_token_cycles = report.max_token_cycles.max(cycles);
                 this_tick += 1;
                 if stepped.is_err() {
@@ -106,12 +106,12 @@ impl<'m, 'b, const Q: usize, W: embedded_io::Write, C: Clock> Sequencer<'m, 'b, 
                         micros_per_quarter = t;
                     } else {
                         self.out.message(&m.message)?;
-                        report.messages += 1;
+                        report.messages = report.messages.saturating_add(1);
                     }
                 }
             }
             self.out.realtime(SystemRealtime::TimingClock)?;
-            report.clocks += 1;
+            report.clocks = report.clocks.saturating_add(1);
             if !generating && self.generator.is_idle() {
                 break;
             }
