@@ -10,7 +10,7 @@
 //! * [`settings`] — the model linked into flash and the performance settings.
 //!
 //! The board itself (USART, SysTick, reset) lives in `src/board/`, chosen in
-//! one place in `main.rs`.
+//! one place: `src/board/mod.rs`.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

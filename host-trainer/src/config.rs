@@ -1,7 +1,7 @@
 //! Model and training configuration: presets, TOML files, validation.
 //!
 //! A run directory keeps its `config.toml` (a [`RunConfig`]); `--config FILE`
-//! reads one, with `[model]` and `[train]` tables. Presets:
+//! reads one, with `[model]`, `[train]` and `[data]` tables. Presets:
 //!
 //! | preset    | layers | heads (kv) | dim | hidden | context | params | what for |
 //! |-----------|--------|------------|-----|--------|---------|--------|----------|

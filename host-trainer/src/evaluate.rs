@@ -44,7 +44,7 @@ fn log_softmax_at(logits: &[f32], index: usize) -> f64 {
 }
 
 /// Metrics of a set of pieces.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct MusicMetrics {
     /// Pieces measured.
     pub pieces: usize,
@@ -65,7 +65,7 @@ pub struct MusicMetrics {
     /// Share of decoded tokens that were ill-formed (when tokens are known).
     pub ill_formed_rate: f64,
     /// Pitch distribution (128 bins, sums to 1).
-    #[serde(skip)]
+    #[serde(default)]
     pub pitch_histogram: Vec<f64>,
 }
 

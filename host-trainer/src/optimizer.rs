@@ -91,9 +91,13 @@ impl AdamW {
         acc.resize(self.params.len(), None);
         for (slot, p) in acc.iter_mut().zip(&self.params) {
             if let Some(g) = grads.get(p.var.as_tensor()) {
+                // Gradients are data here: where candle keeps their graph
+                // (the GAN's gradient penalty), the moments must not chain
+                // every step's graph to the next.
+                let g = g.detach();
                 *slot = Some(match slot.take() {
                     Some(sum) => (sum + g)?,
-                    None => g.clone(),
+                    None => g,
                 });
             }
         }

@@ -438,6 +438,35 @@ fn the_comparative_study_runs_end_to_end_with_a_row_per_family() {
     );
     assert!(study["jsb_benchmark"]["valid_nll"].as_f64().unwrap() > 0.0);
     assert!(out.join("pitch-histograms.png").exists());
+
+    // A study killed during its last family resumes without retraining the others.
+    std::fs::remove_file(out.join("results/diffusion-ddpm.json")).unwrap();
+    let resumed = host_trainer(&[
+        "compare",
+        "--preset",
+        "tiny",
+        "--resume",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&resumed);
+    let log = String::from_utf8_lossy(&resumed.stderr);
+    assert_eq!(log.matches("(resumed from").count(), 7, "{log}");
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(again["families"][0], study["families"][0]);
+    assert_eq!(again["families"][6]["family"], "diffusion-ddpm");
+    assert_eq!(again["jsb_benchmark"], study["jsb_benchmark"]);
+    // … but not into a study of another preset.
+    let err = failure(&host_trainer(&[
+        "compare",
+        "--preset",
+        "full",
+        "--resume",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(err.contains("another preset"), "{err}");
 }
 
 #[test]

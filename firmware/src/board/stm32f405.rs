@@ -5,8 +5,9 @@
 //!   crystal needed, so any F405 board works); if the PLL does not lock —
 //!   QEMU does not emulate the RCC — it stays at 16 MHz.
 //! * MIDI out: USART1 TX on PA9 (alternate function 7), 31,250 baud, 8N1.
-//!   Wire PA9 through a 220 Ω resistor to DIN pin 5, and pin 4 through
-//!   220 Ω to 3.3 V (the MIDI 1.0 3.3 V transmitter).
+//!   Wire PA9 through 10 Ω to DIN pin 5, and pin 4 through 33 Ω to 3.3 V
+//!   (the 3.3 V transmitter of the MIDI 1.0 electrical specification,
+//!   CA-033); DIN pin 2 to ground.
 //! * Time: SysTick interrupts every millisecond; between them the counter
 //!   gives sub-millisecond time and a cycle count for profiling.
 

@@ -19,6 +19,9 @@ pub struct CompareArgs {
     /// Output directory: table.md, results.json, pitch-histograms.png, samples/, one run per token model.
     #[arg(long, default_value = "runs/compare")]
     pub out: PathBuf,
+    /// Keep the families an earlier, killed run into the same `--out` finished.
+    #[arg(long)]
+    pub resume: bool,
     /// Where to train.
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceChoice,
@@ -28,7 +31,7 @@ pub struct CompareArgs {
 pub fn run(args: &CompareArgs) -> Result<i32> {
     let preset = StudyPreset::named(&args.preset)?;
     let device = device::select(args.device)?;
-    let study = run_study(&args.jsb, &preset, &args.out, &device)?;
+    let study = run_study(&args.jsb, &preset, &args.out, &device, args.resume)?;
     println!("{}", markdown(&study));
     println!("written to {}", args.out.display());
     Ok(0)

@@ -10,7 +10,7 @@ use candle_nn::{VarBuilder, VarMap};
 use kantor_engine::sampler::SamplerConfig;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::fit::{fit, rows, FitOptions, FitReport};
 use super::gan::{self, GanConfig};
@@ -91,7 +91,7 @@ impl StudyPreset {
 }
 
 /// One row of the table.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FamilyResult {
     /// Family.
     pub family: String,
@@ -149,9 +149,31 @@ struct Context<'a> {
     preset: &'a StudyPreset,
     train_pieces: Vec<Piece>,
     train_hist: Vec<f64>,
+    resume: bool,
 }
 
 impl Context<'_> {
+    /// A finished result is kept in `out/results/NAME.json`; with `resume`
+    /// it is read back instead of computed again, so that a killed study
+    /// loses at most the family it was training.
+    fn cached<T: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        compute: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let dir = self.out.join("results");
+        let path = dir.join(format!("{name}.json"));
+        if self.resume && path.exists() {
+            eprintln!("  (resumed from {})", path.display());
+            let text = std::fs::read_to_string(&path)?;
+            return serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", path.display()));
+        }
+        let value = compute()?;
+        crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&value)?.as_bytes())?;
+        Ok(value)
+    }
+
     fn finish(
         &self,
         family: &str,
@@ -304,7 +326,16 @@ fn empty_row(family: &str, parameters: usize, fit: &FitReport, unit: &str) -> Fa
 }
 
 /// Run the study into `out`.
-pub fn run(jsb: &Path, preset: &StudyPreset, out: &Path, device: &Device) -> Result<Study> {
+///
+/// With `resume`, families already measured by an earlier (killed) run of
+/// the same preset into the same `out` are read back, not trained again.
+pub fn run(
+    jsb: &Path,
+    preset: &StudyPreset,
+    out: &Path,
+    device: &Device,
+    resume: bool,
+) -> Result<Study> {
     std::fs::create_dir_all(out)?;
     let corpus = Corpus::load(jsb, LoadOptions::default())
         .with_context(|| format!("loading {}", jsb.display()))?;
@@ -318,12 +349,18 @@ pub fn run(jsb: &Path, preset: &StudyPreset, out: &Path, device: &Device) -> Res
         preset,
         train_hist: training_data.pitch_histogram.clone(),
         train_pieces,
+        resume,
     };
+    check_preset(out, preset, resume)?;
     let mut families = Vec::new();
     eprintln!("[1/7] Transformer");
-    families.push(cx.token_family(&corpus, Architecture::Transformer, "transformer")?);
+    families.push(cx.cached("transformer", || {
+        cx.token_family(&corpus, Architecture::Transformer, "transformer")
+    })?);
     eprintln!("[2/7] LSTM with attention");
-    families.push(cx.token_family(&corpus, Architecture::LstmAttention, "lstm-attention")?);
+    families.push(cx.cached("lstm-attention", || {
+        cx.token_family(&corpus, Architecture::LstmAttention, "lstm-attention")
+    })?);
 
     // Piano-roll data: two-bar segments every bar; training data transposed.
     let augmented: Vec<Piece> = cx
@@ -349,59 +386,61 @@ pub fn run(jsb: &Path, preset: &StudyPreset, out: &Path, device: &Device) -> Res
             DecoderKind::Mlp => "vae-mlp-decoder",
         };
         eprintln!("[{}/7] recurrent VAE ({family})", 3 + index);
-        let varmap = VarMap::new();
-        let config = VaeConfig {
-            latent: 16,
-            hidden: p.width,
-            decoder: kind,
-            warmup_steps: p.roll_steps / 2,
-            free_bits: 0.05,
-        };
-        let vae = Vae::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
-        let report = fit(
-            &varmap,
-            n_train,
-            fit_options(p, p.roll_steps, 11),
-            |batch, step, rng| {
-                let x = rows(&train_rolls, batch)?;
-                vae.objective(&vae.loss(&x, rng)?, step)
-            },
-        )?;
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let (mut rec, mut kl, mut n) = (0.0, vec![0.0f64; config.latent], 0usize);
-        for chunk in (0..valid_segments.len()).collect::<Vec<_>>().chunks(32) {
-            let parts = vae.loss(&rows(&valid_rolls, chunk)?, &mut rng)?;
-            rec += f64::from(parts.reconstruction.to_scalar::<f32>()?) * chunk.len() as f64;
-            for (k, v) in kl.iter_mut().zip(parts.kl_per_dim.to_vec1::<f32>()?) {
-                *k += f64::from(v) * chunk.len() as f64;
+        families.push(cx.cached(family, || {
+            let varmap = VarMap::new();
+            let config = VaeConfig {
+                latent: 16,
+                hidden: p.width,
+                decoder: kind,
+                warmup_steps: p.roll_steps / 2,
+                free_bits: 0.05,
+            };
+            let vae = Vae::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+            let report = fit(
+                &varmap,
+                n_train,
+                fit_options(p, p.roll_steps, 11),
+                |batch, step, rng| {
+                    let x = rows(&train_rolls, batch)?;
+                    vae.objective(&vae.loss(&x, rng)?, step)
+                },
+            )?;
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            let (mut rec, mut kl, mut n) = (0.0, vec![0.0f64; config.latent], 0usize);
+            for chunk in (0..valid_segments.len()).collect::<Vec<_>>().chunks(32) {
+                let parts = vae.loss(&rows(&valid_rolls, chunk)?, &mut rng)?;
+                rec += f64::from(parts.reconstruction.to_scalar::<f32>()?) * chunk.len() as f64;
+                for (k, v) in kl.iter_mut().zip(parts.kl_per_dim.to_vec1::<f32>()?) {
+                    *k += f64::from(v) * chunk.len() as f64;
+                }
+                n += chunk.len();
             }
-            n += chunk.len();
-        }
-        kl.iter_mut().for_each(|k| *k /= n.max(1) as f64);
-        let rec = rec / n.max(1) as f64;
-        let active = kl.iter().filter(|&&k| k > 0.01).count();
-        let pieces = (0..p.samples)
-            .map(|_| rolls_to_piece(&vae.sample(4, &mut rng, device)?))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let mut row = empty_row(
-            family,
-            count(&varmap),
-            &report,
-            "nats per roll cell (−ELBO bound)",
-        );
-        row.valid_nll = Some((rec + kl.iter().sum::<f64>()) / cells);
-        row.notes = serde_json::json!({
-            "kl_per_dim": kl,
-            "active_dims": active,
-            "latent_dims": config.latent,
-            "posterior_collapsed": active == 0,
-            "reconstruction_nats_per_segment": rec,
-        });
-        families.push(cx.finish(family, pieces, 0, None, row)?);
+            kl.iter_mut().for_each(|k| *k /= n.max(1) as f64);
+            let rec = rec / n.max(1) as f64;
+            let active = kl.iter().filter(|&&k| k > 0.01).count();
+            let pieces = (0..p.samples)
+                .map(|_| rolls_to_piece(&vae.sample(4, &mut rng, device)?))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let mut row = empty_row(
+                family,
+                count(&varmap),
+                &report,
+                "nats per roll cell (−ELBO bound)",
+            );
+            row.valid_nll = Some((rec + kl.iter().sum::<f64>()) / cells);
+            row.notes = serde_json::json!({
+                "kl_per_dim": kl,
+                "active_dims": active,
+                "latent_dims": config.latent,
+                "posterior_collapsed": active == 0,
+                "reconstruction_nats_per_segment": rec,
+            });
+            cx.finish(family, pieces, 0, None, row)
+        })?);
     }
 
     eprintln!("[5/7] VQ-VAE");
-    {
+    families.push(cx.cached("vq-vae", || {
         let varmap = VarMap::new();
         let config = VqConfig {
             codes: 64,
@@ -552,11 +591,11 @@ pub fn run(jsb: &Path, preset: &StudyPreset, out: &Path, device: &Device) -> Res
             "prior_final_loss": prior_report.final_loss,
             "dead_code_restarts": restarts,
         });
-        families.push(cx.finish("vq-vae", pieces, 0, None, row)?);
-    }
+        cx.finish("vq-vae", pieces, 0, None, row)
+    })?);
 
     eprintln!("[6/7] MuseGAN-style WGAN-GP");
-    {
+    families.push(cx.cached("musegan-wgan-gp", || {
         let tracks = tracks_tensor(&train_segments, device)?;
         let config = GanConfig {
             z_shared: 32,
@@ -573,11 +612,11 @@ pub fn run(jsb: &Path, preset: &StudyPreset, out: &Path, device: &Device) -> Res
             .collect::<candle_core::Result<Vec<_>>>()?;
         let mut row = empty_row("musegan-wgan-gp", count(&g_vars), &report, "—");
         row.notes = serde_json::json!({ "critic_wasserstein_estimate": report.final_loss, "parameters_counted": "generator" });
-        families.push(cx.finish("musegan-wgan-gp", pieces, 0, None, row)?);
-    }
+        cx.finish("musegan-wgan-gp", pieces, 0, None, row)
+    })?);
 
     eprintln!("[7/7] diffusion");
-    {
+    families.push(cx.cached("diffusion-ddpm", || {
         let varmap = VarMap::new();
         let config = super::diffusion::DiffusionConfig {
             hidden: p.width,
@@ -599,8 +638,8 @@ pub fn run(jsb: &Path, preset: &StudyPreset, out: &Path, device: &Device) -> Res
             .collect::<candle_core::Result<Vec<_>>>()?;
         let mut row = empty_row("diffusion-ddpm", count(&varmap), &report, "—");
         row.notes = serde_json::json!({ "final_noise_mse": report.final_loss, "timesteps": config.timesteps });
-        families.push(cx.finish("diffusion-ddpm", pieces, 0, None, row)?);
-    }
+        cx.finish("diffusion-ddpm", pieces, 0, None, row)
+    })?);
 
     eprintln!("JSB benchmark (raster order, note-wise NLL)");
     let raster_config = ModelConfig {
@@ -614,13 +653,18 @@ pub fn run(jsb: &Path, preset: &StudyPreset, out: &Path, device: &Device) -> Res
         dropout: 0.1,
         ..ModelConfig::preset("tiny")?
     };
-    let jsb_benchmark = raster::benchmark(
-        jsb,
-        &raster_config,
-        fit_options(p, p.raster_steps, 41),
-        device,
-    )?;
+    let jsb_benchmark = cx.cached("jsb-benchmark", || {
+        raster::benchmark(
+            jsb,
+            &raster_config,
+            fit_options(p, p.raster_steps, 41),
+            device,
+        )
+    })?;
 
+    for f in &mut families {
+        fill_pitch_histogram(f)?;
+    }
     let study = Study {
         preset: preset.name.clone(),
         families,
@@ -648,6 +692,43 @@ pub fn run(jsb: &Path, preset: &StudyPreset, out: &Path, device: &Device) -> Res
         "Pitch distributions by family",
     )?;
     Ok(study)
+}
+
+/// Results written before the pitch histogram was kept in them get it back
+/// from their sample files (MIDI keeps every pitch).
+fn fill_pitch_histogram(row: &mut FamilyResult) -> Result<()> {
+    if !row.metrics.pitch_histogram.is_empty() {
+        return Ok(());
+    }
+    let pieces = row
+        .samples
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+            crate::midi::read_piece(&bytes, Default::default())
+                .with_context(|| format!("reading {path}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    row.metrics.pitch_histogram = crate::evaluate::pitch_histogram(&pieces);
+    Ok(())
+}
+
+/// Results of one preset must not be resumed into a study of another.
+fn check_preset(out: &Path, preset: &StudyPreset, resume: bool) -> Result<()> {
+    let path = out.join("results").join("preset");
+    let wanted = format!("{preset:?}");
+    if resume {
+        if let Ok(found) = std::fs::read_to_string(&path) {
+            anyhow::ensure!(
+                found == wanted,
+                "{} holds results of another preset ({found}); use a fresh --out",
+                out.display()
+            );
+        }
+    } else {
+        let _ = std::fs::remove_dir_all(out.join("results"));
+    }
+    crate::fsutil::write_atomic(&path, wanted.as_bytes())
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {

@@ -27,7 +27,7 @@ pub struct FitOptions {
 }
 
 /// What training took.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct FitReport {
     /// Steps taken.
     pub steps: usize,

@@ -62,7 +62,7 @@ pub fn raster(steps: &[Vec<f64>], shift: i32) -> Option<Vec<u16>> {
 }
 
 /// The result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RasterReport {
     /// Note-wise NLL (nats per voice-step token) on the validation split.
     pub valid_nll: f64,
