@@ -206,7 +206,8 @@ pub fn reset() -> ! {
     cortex_m::peripheral::SCB::sys_reset()
 }
 
-/// Memory figures of the running image.
+/// Memory figures of the running image (reported by the `qemu` build).
+#[cfg_attr(not(feature = "qemu"), allow(dead_code))]
 pub mod memory {
     use core::ptr::{addr_of, addr_of_mut};
 
