@@ -160,6 +160,12 @@ fn check_chunks(bytes: &[u8]) -> Result<usize, MidiError> {
                 available,
             });
         }
+        // SMPTE timing is rejected anyway; reject it here, in every header
+        // chunk midly would read, because midly's `-(fps as i8)` overflows (a
+        // panic with overflow checks) on fps −128.
+        if &rest[..4] == b"MThd" && declared >= 6 && rest[12] & 0x80 != 0 {
+            return Err(MidiError::TimecodeTiming);
+        }
         rest = &rest[8 + declared..];
         chunk += 1;
     }
@@ -680,6 +686,19 @@ mod tests {
         let mut bytes = smf_bytes(96, vec![vec![]]);
         bytes[12] = 0xE7; // -25 fps
         bytes[13] = 40;
+        assert!(matches!(
+            read_midi(&bytes, ReadOptions::default()),
+            Err(MidiError::TimecodeTiming)
+        ));
+        // fps −128, in the header or in a second header chunk: found by the
+        // midi_loader fuzz target (midly negates it).
+        bytes[12] = 0x80;
+        assert!(matches!(
+            read_midi(&bytes, ReadOptions::default()),
+            Err(MidiError::TimecodeTiming)
+        ));
+        let mut bytes = smf_bytes(96, vec![vec![]]);
+        bytes.extend_from_slice(b"MThd\0\0\0\x06\0\0\0\x01\x80\x28");
         assert!(matches!(
             read_midi(&bytes, ReadOptions::default()),
             Err(MidiError::TimecodeTiming)
