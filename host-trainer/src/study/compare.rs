@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::fit::{fit, rows, FitOptions, FitReport};
 use super::gan::{self, GanConfig};
 use super::raster::{self, RasterReport};
-use super::roll::{roll_tensor, rolls_to_piece, segments, tracks_tensor, tracks_to_piece};
+use super::roll::{roll_tensor, rolls_to_piece, segments, tracks_tensor, tracks_to_piece, Segment};
 use super::vae::{DecoderKind, Vae, VaeConfig};
 use super::vqvae::{codebook_usage, VqConfig, VqVae, CODES};
 use crate::config::{Architecture, ModelConfig, RunConfig, TrainConfig};
@@ -297,7 +297,302 @@ impl Context<'_> {
         };
         self.finish(family, pieces, ill, Some(streams), row)
     }
+
+    fn vae_family(&self, r: &Rolls, kind: DecoderKind, family: &str) -> Result<FamilyResult> {
+        let p = self.preset;
+        let varmap = VarMap::new();
+        let config = VaeConfig {
+            latent: 16,
+            hidden: p.width,
+            decoder: kind,
+            warmup_steps: p.roll_steps / 2,
+            free_bits: 0.05,
+        };
+        let vae = Vae::new(
+            config,
+            VarBuilder::from_varmap(&varmap, DType::F32, self.device),
+        )?;
+        let report = fit(
+            &varmap,
+            r.train_segments.len(),
+            fit_options(p, p.roll_steps, 11),
+            |batch, step, rng| {
+                let x = rows(&r.train, batch)?;
+                vae.objective(&vae.loss(&x, rng)?, step)
+            },
+        )?;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (mut rec, mut kl, mut n) = (0.0, vec![0.0f64; config.latent], 0usize);
+        for chunk in (0..r.valid_segments.len()).collect::<Vec<_>>().chunks(32) {
+            let parts = vae.loss(&rows(&r.valid, chunk)?, &mut rng)?;
+            rec += f64::from(parts.reconstruction.to_scalar::<f32>()?) * chunk.len() as f64;
+            for (k, v) in kl.iter_mut().zip(parts.kl_per_dim.to_vec1::<f32>()?) {
+                *k += f64::from(v) * chunk.len() as f64;
+            }
+            n += chunk.len();
+        }
+        kl.iter_mut().for_each(|k| *k /= n.max(1) as f64);
+        let rec = rec / n.max(1) as f64;
+        let active = kl.iter().filter(|&&k| k > 0.01).count();
+        let pieces = (0..p.samples)
+            .map(|_| rolls_to_piece(&vae.sample(4, &mut rng, self.device)?))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mut row = empty_row(
+            family,
+            count(&varmap),
+            &report,
+            "nats per roll cell (−ELBO bound)",
+        );
+        row.valid_nll = Some((rec + kl.iter().sum::<f64>()) / CELLS);
+        row.notes = serde_json::json!({
+            "kl_per_dim": kl,
+            "active_dims": active,
+            "latent_dims": config.latent,
+            "posterior_collapsed": active == 0,
+            "reconstruction_nats_per_segment": rec,
+        });
+        self.finish(family, pieces, 0, None, row)
+    }
+
+    fn vq_vae_family(&self, r: &Rolls) -> Result<FamilyResult> {
+        let p = self.preset;
+        let varmap = VarMap::new();
+        let config = VqConfig {
+            codes: 64,
+            dim: 16,
+            hidden: p.width,
+            commitment: 0.25,
+        };
+        let vq = VqVae::new(
+            config,
+            VarBuilder::from_varmap(&varmap, DType::F32, self.device),
+        )?;
+        let codebook_var = varmap
+            .data()
+            .lock()
+            .expect("varmap lock")
+            .get("codebook")
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("VQ-VAE has no codebook variable"))?;
+        let mut used = vec![false; config.codes];
+        let mut restarts = 0;
+        let report = fit(
+            &varmap,
+            r.train_segments.len(),
+            fit_options(p, p.roll_steps, 13),
+            |batch, step, rng| {
+                let x = rows(&r.train, batch)?;
+                // Start from the data, then restart codes nobody used for 50 steps.
+                if step % 50 == 0 && step < p.roll_steps * 3 / 4 {
+                    if step == 0 {
+                        used.fill(false);
+                    }
+                    restarts += super::vqvae::restart_dead_codes(
+                        &codebook_var,
+                        &used,
+                        &vq.latents(&x)?,
+                        rng,
+                    )?;
+                    used.fill(false);
+                }
+                let parts = vq.loss(&x)?;
+                for c in parts.codes.flatten_all()?.to_vec1::<u32>()? {
+                    used[c as usize] = true;
+                }
+                parts.reconstruction + parts.vq
+            },
+        )?;
+        let codes_of = |rolls: &Tensor, n: usize| -> Result<Vec<Vec<u32>>> {
+            let mut out = Vec::new();
+            for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
+                out.extend(vq.codes_of(&rows(rolls, chunk)?)?.to_vec2::<u32>()?);
+            }
+            Ok(out)
+        };
+        let valid_codes = codes_of(&r.valid, r.valid_segments.len())?;
+        let flat: Vec<u32> = valid_codes.iter().flatten().copied().collect();
+        let (used, perplexity) = codebook_usage(&flat, config.codes);
+        let mut rec = 0.0;
+        for chunk in (0..r.valid_segments.len()).collect::<Vec<_>>().chunks(32) {
+            rec += f64::from(
+                vq.loss(&rows(&r.valid, chunk)?)?
+                    .reconstruction
+                    .to_scalar::<f32>()?,
+            ) * chunk.len() as f64;
+        }
+        rec /= r.valid_segments.len().max(1) as f64;
+        // The prior: an LSTM over code sequences (BOS = codes).
+        let train_codes = codes_of(&r.train, r.train_segments.len())?;
+        let prior_config = ModelConfig {
+            architecture: Architecture::LstmAttention,
+            vocab_size: config.codes + 1,
+            dim: p.width,
+            n_layers: 1,
+            n_heads: 4,
+            n_kv_heads: 4,
+            hidden_dim: p.width,
+            context: CODES,
+            dropout: 0.0,
+            ..ModelConfig::preset("tiny")?
+        };
+        let prior_vars = VarMap::new();
+        let prior = crate::model::build(
+            &prior_config,
+            VarBuilder::from_varmap(&prior_vars, DType::F32, self.device),
+        )?;
+        let bos = config.codes as u16;
+        let sequences: Vec<Vec<u16>> = train_codes
+            .iter()
+            .map(|c| {
+                std::iter::once(bos)
+                    .chain(c.iter().map(|&x| x as u16))
+                    .collect()
+            })
+            .collect();
+        let prior_report = fit(
+            &prior_vars,
+            sequences.len(),
+            fit_options(p, p.roll_steps, 17),
+            |batch, step, _| {
+                let chosen: Vec<Vec<u16>> = batch.iter().map(|&i| sequences[i].clone()).collect();
+                let x: Vec<Vec<u16>> = chosen.iter().map(|s| s[..CODES].to_vec()).collect();
+                let y: Vec<Vec<u16>> = chosen.iter().map(|s| s[1..].to_vec()).collect();
+                prior.loss(
+                    &ids_tensor(&x, self.device)?,
+                    &ids_tensor(&y, self.device)?,
+                    Mode::Train { seed: step as u64 },
+                )
+            },
+        )?;
+        let mut sampler = kantor_engine::sampler::Sampler::new(
+            SamplerConfig {
+                temperature: 1.0,
+                top_k: 0,
+                top_p: 1.0,
+            },
+            23,
+        );
+        let mut roll_rng = ChaCha8Rng::seed_from_u64(23);
+        let mut pieces = Vec::new();
+        for _ in 0..p.samples {
+            let mut all = Vec::new();
+            for _ in 0..4 {
+                let mut seq = vec![bos];
+                for _ in 0..CODES {
+                    let logits =
+                        prior.logits(&ids_tensor(&[seq.clone()], self.device)?, Mode::Eval)?;
+                    let mut last = logits.squeeze(0)?.get(seq.len() - 1)?.to_vec1::<f32>()?;
+                    last[usize::from(bos)] = f32::NEG_INFINITY; // codes only
+                    let mut order = vec![0u16; last.len()];
+                    seq.push(sampler.sample(&mut last, &mut order));
+                }
+                all.push(seq[1..].iter().map(|&c| u32::from(c)).collect::<Vec<u32>>());
+            }
+            let codes = Tensor::from_vec(all.concat(), (4, CODES), self.device)?;
+            let probs = candle_nn::ops::sigmoid(&vq.decode_codes(&codes)?)?;
+            pieces.push(rolls_to_piece(&super::vae::bernoulli(
+                &probs,
+                &mut roll_rng,
+            )?)?);
+        }
+        let mut row = empty_row(
+            "vq-vae",
+            count(&varmap) + count(&prior_vars),
+            &report,
+            "nats per roll cell (reconstruction)",
+        );
+        row.train_seconds += prior_report.seconds;
+        row.valid_nll = Some(rec / CELLS);
+        row.notes = serde_json::json!({
+            "codebook_size": config.codes,
+            "codebook_used": used,
+            "codebook_perplexity": perplexity,
+            "prior_final_loss": prior_report.final_loss,
+            "dead_code_restarts": restarts,
+        });
+        self.finish("vq-vae", pieces, 0, None, row)
+    }
+
+    fn gan_family(&self, r: &Rolls) -> Result<FamilyResult> {
+        let p = self.preset;
+        let tracks = tracks_tensor(&r.train_segments, self.device)?;
+        let config = GanConfig {
+            z_shared: 32,
+            z_track: 16,
+            hidden: 2 * p.width,
+            critic_steps: 5,
+            penalty: 10.0,
+        };
+        let (generator, g_vars, report) =
+            gan::train(config, &tracks, p.gan_steps, p.batch, 1e-3, 19)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(29);
+        let pieces = (0..p.samples)
+            .map(|_| tracks_to_piece(&generator.sample(4, &mut rng, self.device)?, 0.5))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mut row = empty_row("musegan-wgan-gp", count(&g_vars), &report, "—");
+        row.notes = serde_json::json!({ "critic_wasserstein_estimate": report.final_loss, "parameters_counted": "generator" });
+        self.finish("musegan-wgan-gp", pieces, 0, None, row)
+    }
+
+    fn diffusion_family(&self, r: &Rolls) -> Result<FamilyResult> {
+        let p = self.preset;
+        let varmap = VarMap::new();
+        let config = super::diffusion::DiffusionConfig {
+            hidden: p.width,
+            timesteps: p.timesteps,
+        };
+        let model = super::diffusion::Denoiser::new(
+            config,
+            VarBuilder::from_varmap(&varmap, DType::F32, self.device),
+        )?;
+        let report = fit(
+            &varmap,
+            r.train_segments.len(),
+            fit_options(p, p.roll_steps, 31),
+            |batch, _, rng| model.loss(&rows(&r.train, batch)?, rng),
+        )?;
+        let mut rng = ChaCha8Rng::seed_from_u64(37);
+        let pieces = (0..p.samples)
+            .map(|_| rolls_to_piece(&model.sample(4, super::roll::STEPS, &mut rng, self.device)?))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mut row = empty_row("diffusion-ddpm", count(&varmap), &report, "—");
+        row.notes = serde_json::json!({ "final_noise_mse": report.final_loss, "timesteps": config.timesteps });
+        self.finish("diffusion-ddpm", pieces, 0, None, row)
+    }
 }
+
+/// Piano-roll data of the roll families: two-bar segments starting at every
+/// bar, the training pieces transposed within ±6 semitones.
+struct Rolls {
+    train_segments: Vec<Segment>,
+    train: Tensor,
+    valid_segments: Vec<Segment>,
+    valid: Tensor,
+}
+
+impl Rolls {
+    fn new(corpus: &Corpus, train_pieces: &[Piece], device: &Device) -> Result<Rolls> {
+        let augmented: Vec<Piece> = train_pieces
+            .iter()
+            .flat_map(|p| transpositions(p, -6..=6, PITCH_RANGE))
+            .collect();
+        let train_segments: Vec<_> = augmented.iter().flat_map(|p| segments(p, 16)).collect();
+        let valid_segments: Vec<_> = corpus
+            .pieces(Split::Valid)
+            .iter()
+            .flat_map(|p| segments(p, 32))
+            .collect();
+        Ok(Rolls {
+            train: roll_tensor(&train_segments, device)?,
+            valid: roll_tensor(&valid_segments, device)?,
+            train_segments,
+            valid_segments,
+        })
+    }
+}
+
+/// Cells of one roll segment (the unit of the roll models' NLL).
+const CELLS: f64 = (super::roll::STEPS * super::roll::PITCHES) as f64;
 
 fn fit_options(p: &StudyPreset, steps: usize, seed: u64) -> FitOptions {
     FitOptions {
@@ -362,286 +657,26 @@ pub fn run(
         cx.token_family(&corpus, Architecture::LstmAttention, "lstm-attention")
     })?);
 
-    // Piano-roll data: two-bar segments every bar; training data transposed.
-    let augmented: Vec<Piece> = cx
-        .train_pieces
-        .iter()
-        .flat_map(|p| transpositions(p, -6..=6, PITCH_RANGE))
-        .collect();
-    let train_segments: Vec<_> = augmented.iter().flat_map(|p| segments(p, 16)).collect();
-    let valid_segments: Vec<_> = corpus
-        .pieces(Split::Valid)
-        .iter()
-        .flat_map(|p| segments(p, 32))
-        .collect();
-    let train_rolls = roll_tensor(&train_segments, device)?;
-    let valid_rolls = roll_tensor(&valid_segments, device)?;
-    let cells = (super::roll::STEPS * super::roll::PITCHES) as f64;
-    let n_train = train_segments.len();
-    let p = preset;
-
-    for (index, kind) in [DecoderKind::Gru, DecoderKind::Mlp].into_iter().enumerate() {
-        let family = match kind {
-            DecoderKind::Gru => "vae-gru-decoder",
-            DecoderKind::Mlp => "vae-mlp-decoder",
-        };
+    let rolls = Rolls::new(&corpus, &cx.train_pieces, device)?;
+    for (index, (kind, family)) in [
+        (DecoderKind::Gru, "vae-gru-decoder"),
+        (DecoderKind::Mlp, "vae-mlp-decoder"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         eprintln!("[{}/7] recurrent VAE ({family})", 3 + index);
-        families.push(cx.cached(family, || {
-            let varmap = VarMap::new();
-            let config = VaeConfig {
-                latent: 16,
-                hidden: p.width,
-                decoder: kind,
-                warmup_steps: p.roll_steps / 2,
-                free_bits: 0.05,
-            };
-            let vae = Vae::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
-            let report = fit(
-                &varmap,
-                n_train,
-                fit_options(p, p.roll_steps, 11),
-                |batch, step, rng| {
-                    let x = rows(&train_rolls, batch)?;
-                    vae.objective(&vae.loss(&x, rng)?, step)
-                },
-            )?;
-            let mut rng = ChaCha8Rng::seed_from_u64(5);
-            let (mut rec, mut kl, mut n) = (0.0, vec![0.0f64; config.latent], 0usize);
-            for chunk in (0..valid_segments.len()).collect::<Vec<_>>().chunks(32) {
-                let parts = vae.loss(&rows(&valid_rolls, chunk)?, &mut rng)?;
-                rec += f64::from(parts.reconstruction.to_scalar::<f32>()?) * chunk.len() as f64;
-                for (k, v) in kl.iter_mut().zip(parts.kl_per_dim.to_vec1::<f32>()?) {
-                    *k += f64::from(v) * chunk.len() as f64;
-                }
-                n += chunk.len();
-            }
-            kl.iter_mut().for_each(|k| *k /= n.max(1) as f64);
-            let rec = rec / n.max(1) as f64;
-            let active = kl.iter().filter(|&&k| k > 0.01).count();
-            let pieces = (0..p.samples)
-                .map(|_| rolls_to_piece(&vae.sample(4, &mut rng, device)?))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            let mut row = empty_row(
-                family,
-                count(&varmap),
-                &report,
-                "nats per roll cell (−ELBO bound)",
-            );
-            row.valid_nll = Some((rec + kl.iter().sum::<f64>()) / cells);
-            row.notes = serde_json::json!({
-                "kl_per_dim": kl,
-                "active_dims": active,
-                "latent_dims": config.latent,
-                "posterior_collapsed": active == 0,
-                "reconstruction_nats_per_segment": rec,
-            });
-            cx.finish(family, pieces, 0, None, row)
-        })?);
+        families.push(cx.cached(family, || cx.vae_family(&rolls, kind, family))?);
     }
-
     eprintln!("[5/7] VQ-VAE");
-    families.push(cx.cached("vq-vae", || {
-        let varmap = VarMap::new();
-        let config = VqConfig {
-            codes: 64,
-            dim: 16,
-            hidden: p.width,
-            commitment: 0.25,
-        };
-        let vq = VqVae::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
-        let codebook_var = varmap
-            .data()
-            .lock()
-            .expect("varmap lock")
-            .get("codebook")
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("VQ-VAE has no codebook variable"))?;
-        let mut used = vec![false; config.codes];
-        let mut restarts = 0;
-        let report = fit(
-            &varmap,
-            n_train,
-            fit_options(p, p.roll_steps, 13),
-            |batch, step, rng| {
-                let x = rows(&train_rolls, batch)?;
-                // Start from the data, then restart codes nobody used for 50 steps.
-                if step % 50 == 0 && step < p.roll_steps * 3 / 4 {
-                    if step == 0 {
-                        used.fill(false);
-                    }
-                    restarts += super::vqvae::restart_dead_codes(
-                        &codebook_var,
-                        &used,
-                        &vq.latents(&x)?,
-                        rng,
-                    )?;
-                    used.fill(false);
-                }
-                let parts = vq.loss(&x)?;
-                for c in parts.codes.flatten_all()?.to_vec1::<u32>()? {
-                    used[c as usize] = true;
-                }
-                parts.reconstruction + parts.vq
-            },
-        )?;
-        let codes_of = |rolls: &Tensor, n: usize| -> Result<Vec<Vec<u32>>> {
-            let mut out = Vec::new();
-            for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
-                out.extend(vq.codes_of(&rows(rolls, chunk)?)?.to_vec2::<u32>()?);
-            }
-            Ok(out)
-        };
-        let valid_codes = codes_of(&valid_rolls, valid_segments.len())?;
-        let flat: Vec<u32> = valid_codes.iter().flatten().copied().collect();
-        let (used, perplexity) = codebook_usage(&flat, config.codes);
-        let mut rec = 0.0;
-        for chunk in (0..valid_segments.len()).collect::<Vec<_>>().chunks(32) {
-            rec += f64::from(
-                vq.loss(&rows(&valid_rolls, chunk)?)?
-                    .reconstruction
-                    .to_scalar::<f32>()?,
-            ) * chunk.len() as f64;
-        }
-        rec /= valid_segments.len().max(1) as f64;
-        // The prior: an LSTM over code sequences (BOS = codes).
-        let train_codes = codes_of(&train_rolls, n_train)?;
-        let prior_config = ModelConfig {
-            architecture: Architecture::LstmAttention,
-            vocab_size: config.codes + 1,
-            dim: p.width,
-            n_layers: 1,
-            n_heads: 4,
-            n_kv_heads: 4,
-            hidden_dim: p.width,
-            context: CODES,
-            dropout: 0.0,
-            ..ModelConfig::preset("tiny")?
-        };
-        let prior_vars = VarMap::new();
-        let prior = crate::model::build(
-            &prior_config,
-            VarBuilder::from_varmap(&prior_vars, DType::F32, device),
-        )?;
-        let bos = config.codes as u16;
-        let sequences: Vec<Vec<u16>> = train_codes
-            .iter()
-            .map(|c| {
-                std::iter::once(bos)
-                    .chain(c.iter().map(|&x| x as u16))
-                    .collect()
-            })
-            .collect();
-        let prior_report = fit(
-            &prior_vars,
-            sequences.len(),
-            fit_options(p, p.roll_steps, 17),
-            |batch, step, _| {
-                let chosen: Vec<Vec<u16>> = batch.iter().map(|&i| sequences[i].clone()).collect();
-                let x: Vec<Vec<u16>> = chosen.iter().map(|s| s[..CODES].to_vec()).collect();
-                let y: Vec<Vec<u16>> = chosen.iter().map(|s| s[1..].to_vec()).collect();
-                prior.loss(
-                    &ids_tensor(&x, device)?,
-                    &ids_tensor(&y, device)?,
-                    Mode::Train { seed: step as u64 },
-                )
-            },
-        )?;
-        let mut sampler = kantor_engine::sampler::Sampler::new(
-            SamplerConfig {
-                temperature: 1.0,
-                top_k: 0,
-                top_p: 1.0,
-            },
-            23,
-        );
-        let mut roll_rng = ChaCha8Rng::seed_from_u64(23);
-        let mut pieces = Vec::new();
-        for _ in 0..p.samples {
-            let mut all = Vec::new();
-            for _ in 0..4 {
-                let mut seq = vec![bos];
-                for _ in 0..CODES {
-                    let logits = prior.logits(&ids_tensor(&[seq.clone()], device)?, Mode::Eval)?;
-                    let mut last = logits.squeeze(0)?.get(seq.len() - 1)?.to_vec1::<f32>()?;
-                    last[usize::from(bos)] = f32::NEG_INFINITY; // codes only
-                    let mut order = vec![0u16; last.len()];
-                    seq.push(sampler.sample(&mut last, &mut order));
-                }
-                all.push(seq[1..].iter().map(|&c| u32::from(c)).collect::<Vec<u32>>());
-            }
-            let codes = Tensor::from_vec(all.concat(), (4, CODES), device)?;
-            let probs = candle_nn::ops::sigmoid(&vq.decode_codes(&codes)?)?;
-            pieces.push(rolls_to_piece(&super::vae::bernoulli(
-                &probs,
-                &mut roll_rng,
-            )?)?);
-        }
-        let mut row = empty_row(
-            "vq-vae",
-            count(&varmap) + count(&prior_vars),
-            &report,
-            "nats per roll cell (reconstruction)",
-        );
-        row.train_seconds += prior_report.seconds;
-        row.valid_nll = Some(rec / cells);
-        row.notes = serde_json::json!({
-            "codebook_size": config.codes,
-            "codebook_used": used,
-            "codebook_perplexity": perplexity,
-            "prior_final_loss": prior_report.final_loss,
-            "dead_code_restarts": restarts,
-        });
-        cx.finish("vq-vae", pieces, 0, None, row)
-    })?);
-
+    families.push(cx.cached("vq-vae", || cx.vq_vae_family(&rolls))?);
     eprintln!("[6/7] MuseGAN-style WGAN-GP");
-    families.push(cx.cached("musegan-wgan-gp", || {
-        let tracks = tracks_tensor(&train_segments, device)?;
-        let config = GanConfig {
-            z_shared: 32,
-            z_track: 16,
-            hidden: 2 * p.width,
-            critic_steps: 5,
-            penalty: 10.0,
-        };
-        let (generator, g_vars, report) =
-            gan::train(config, &tracks, p.gan_steps, p.batch, 1e-3, 19)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(29);
-        let pieces = (0..p.samples)
-            .map(|_| tracks_to_piece(&generator.sample(4, &mut rng, device)?, 0.5))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let mut row = empty_row("musegan-wgan-gp", count(&g_vars), &report, "—");
-        row.notes = serde_json::json!({ "critic_wasserstein_estimate": report.final_loss, "parameters_counted": "generator" });
-        cx.finish("musegan-wgan-gp", pieces, 0, None, row)
-    })?);
-
+    families.push(cx.cached("musegan-wgan-gp", || cx.gan_family(&rolls))?);
     eprintln!("[7/7] diffusion");
-    families.push(cx.cached("diffusion-ddpm", || {
-        let varmap = VarMap::new();
-        let config = super::diffusion::DiffusionConfig {
-            hidden: p.width,
-            timesteps: p.timesteps,
-        };
-        let model = super::diffusion::Denoiser::new(
-            config,
-            VarBuilder::from_varmap(&varmap, DType::F32, device),
-        )?;
-        let report = fit(
-            &varmap,
-            n_train,
-            fit_options(p, p.roll_steps, 31),
-            |batch, _, rng| model.loss(&rows(&train_rolls, batch)?, rng),
-        )?;
-        let mut rng = ChaCha8Rng::seed_from_u64(37);
-        let pieces = (0..p.samples)
-            .map(|_| rolls_to_piece(&model.sample(4, super::roll::STEPS, &mut rng, device)?))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let mut row = empty_row("diffusion-ddpm", count(&varmap), &report, "—");
-        row.notes = serde_json::json!({ "final_noise_mse": report.final_loss, "timesteps": config.timesteps });
-        cx.finish("diffusion-ddpm", pieces, 0, None, row)
-    })?);
+    families.push(cx.cached("diffusion-ddpm", || cx.diffusion_family(&rolls))?);
 
     eprintln!("JSB benchmark (raster order, note-wise NLL)");
+    let p = preset;
     let raster_config = ModelConfig {
         vocab_size: raster::VOCAB,
         dim: p.width,
