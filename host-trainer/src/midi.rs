@@ -80,6 +80,9 @@ pub enum MidiError {
         /// Length of the track's data.
         len: usize,
     },
+    /// A RIFF container that is not a well-formed `RMID` file.
+    #[error("RIFF container: {0}")]
+    Riff(&'static str),
     /// Format 2 (independent sequences) is not supported.
     #[error("MIDI format 2 (sequential tracks) is not supported")]
     SequentialFormat,
@@ -132,6 +135,31 @@ pub struct ReadReport {
     pub declared_tracks: Option<u16>,
     /// Junk bytes after the last chunk.
     pub trailing_bytes: usize,
+}
+
+/// The Standard MIDI File inside a RIFF `RMID` container (its `data`
+/// chunk), or `bytes` itself when it is not one.
+fn unwrap_rmid(bytes: &[u8]) -> Result<&[u8], MidiError> {
+    if !bytes.starts_with(b"RIFF") {
+        return Ok(bytes);
+    }
+    if bytes.get(8..12) != Some(b"RMID".as_slice()) {
+        return Err(MidiError::Riff("not an RMID file"));
+    }
+    let mut rest = bytes.get(12..).unwrap_or(&[]);
+    while let (Some(id), Some(&[a, b, c, d])) = (rest.get(..4), rest.get(4..8)) {
+        let len = u32::from_le_bytes([a, b, c, d]) as usize;
+        let body = len
+            .checked_add(8)
+            .and_then(|end| rest.get(8..end))
+            .ok_or(MidiError::Riff("a chunk runs past the end of the file"))?;
+        if id == b"data" {
+            return Ok(body);
+        }
+        // RIFF chunks are padded to an even length.
+        rest = rest.get(8 + len + (len & 1)..).unwrap_or(&[]);
+    }
+    Err(MidiError::Riff("no data chunk"))
 }
 
 /// Walk the chunk structure: every chunk must fit in the file. Returns the
@@ -194,6 +222,7 @@ pub fn read_midi(bytes: &[u8], options: ReadOptions) -> Result<MidiScore, MidiEr
     if bytes.len() > MAX_FILE_BYTES {
         return Err(MidiError::TooLarge { bytes: bytes.len() });
     }
+    let bytes = unwrap_rmid(bytes)?;
     let trailing_bytes = check_chunks(bytes)?;
     let (header, tracks) = midly::parse(bytes)?;
     if header.format == Format::Sequential {
@@ -643,6 +672,37 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_file_inside_a_riff_rmid_container() {
+        let smf = smf_bytes(96, vec![vec![(0, on(0, 60, 100)), (96, off(0, 60))]]);
+        let mut chunks = b"RMID".to_vec();
+        chunks.extend_from_slice(b"INFO\x03\0\0\0abc\0"); // odd length: padded
+        chunks.extend_from_slice(b"data");
+        chunks.extend_from_slice(&(smf.len() as u32).to_le_bytes());
+        chunks.extend_from_slice(&smf);
+        let mut riff = b"RIFF".to_vec();
+        riff.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+        riff.extend_from_slice(&chunks);
+        let plain = read_midi(&smf, ReadOptions::default()).unwrap();
+        let wrapped = read_midi(&riff, ReadOptions::default()).unwrap();
+        assert_eq!(wrapped.notes, plain.notes);
+        assert_eq!(wrapped.notes.len(), 1);
+        // A data chunk that runs past the end, or none at all, is an error.
+        let cut = &riff[..riff.len() - 1];
+        assert!(matches!(
+            read_midi(cut, ReadOptions::default()),
+            Err(MidiError::Riff(_))
+        ));
+        assert!(matches!(
+            read_midi(b"RIFF\x04\0\0\0RMID", ReadOptions::default()),
+            Err(MidiError::Riff("no data chunk"))
+        ));
+        assert!(matches!(
+            read_midi(b"RIFF\x04\0\0\0WAVE", ReadOptions::default()),
+            Err(MidiError::Riff(_))
+        ));
+    }
+
+    #[test]
     fn drums_are_ignored_unless_asked_and_tracks_become_voices() {
         let bytes = smf_bytes(
             96,
@@ -701,6 +761,13 @@ mod tests {
         bytes.extend_from_slice(b"MThd\0\0\0\x06\0\0\0\x01\x80\x28");
         assert!(matches!(
             read_midi(&bytes, ReadOptions::default()),
+            Err(MidiError::TimecodeTiming)
+        ));
+        // … and inside a RIFF (RMID) container.
+        let mut riff = b"RIFF\x1a\0\0\0RMIDdata\x0e\0\0\0".to_vec();
+        riff.extend_from_slice(b"MThd\0\0\0\x06\0\0\0\x01\x80\x28");
+        assert!(matches!(
+            read_midi(&riff, ReadOptions::default()),
             Err(MidiError::TimecodeTiming)
         ));
         let mut bytes = smf_bytes(96, vec![vec![]]);

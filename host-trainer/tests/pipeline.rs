@@ -466,7 +466,7 @@ fn the_comparative_study_runs_end_to_end_with_a_row_per_family() {
         "--out",
         out.to_str().unwrap(),
     ]));
-    assert!(err.contains("another preset"), "{err}");
+    assert!(err.contains("another study"), "{err}");
 }
 
 #[test]

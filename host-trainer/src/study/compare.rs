@@ -56,7 +56,7 @@ pub struct StudyPreset {
 }
 
 impl StudyPreset {
-    /// `tiny` (CI: a few minutes on two cores) or `full`.
+    /// `tiny` (CI: about a minute on two cores) or `full` (about 40 minutes).
     pub fn named(name: &str) -> Result<StudyPreset> {
         Ok(match name {
             "tiny" => StudyPreset {
@@ -646,7 +646,7 @@ pub fn run(
         train_pieces,
         resume,
     };
-    check_preset(out, preset, resume)?;
+    check_study(out, preset, jsb, device, resume)?;
     let mut families = Vec::new();
     eprintln!("[1/7] Transformer");
     families.push(cx.cached("transformer", || {
@@ -748,15 +748,26 @@ fn fill_pitch_histogram(row: &mut FamilyResult) -> Result<()> {
     Ok(())
 }
 
-/// Results of one preset must not be resumed into a study of another.
-fn check_preset(out: &Path, preset: &StudyPreset, resume: bool) -> Result<()> {
-    let path = out.join("results").join("preset");
-    let wanted = format!("{preset:?}");
+/// Results of one study (preset, corpus, device) must not be resumed into
+/// another: the table would mix them.
+fn check_study(
+    out: &Path,
+    preset: &StudyPreset,
+    jsb: &Path,
+    device: &Device,
+    resume: bool,
+) -> Result<()> {
+    let path = out.join("results").join("study");
+    let wanted = format!(
+        "preset: {preset:?}\ncorpus: {}\ndevice: {:?}\n",
+        jsb.display(),
+        device.location()
+    );
     if resume {
         if let Ok(found) = std::fs::read_to_string(&path) {
             anyhow::ensure!(
                 found == wanted,
-                "{} holds results of another preset ({found}); use a fresh --out",
+                "{} holds results of another study; use a fresh --out\n{found}",
                 out.display()
             );
         }
