@@ -65,7 +65,6 @@ pub struct MusicMetrics {
     /// Share of decoded tokens that were ill-formed (when tokens are known).
     pub ill_formed_rate: f64,
     /// Pitch distribution (128 bins, sums to 1).
-    #[serde(default)]
     pub pitch_histogram: Vec<f64>,
 }
 

@@ -697,9 +697,6 @@ pub fn run(
         )
     })?;
 
-    for f in &mut families {
-        fill_pitch_histogram(f)?;
-    }
     let study = Study {
         preset: preset.name.clone(),
         families,
@@ -727,25 +724,6 @@ pub fn run(
         "Pitch distributions by family",
     )?;
     Ok(study)
-}
-
-/// Results written before the pitch histogram was kept in them get it back
-/// from their sample files (MIDI keeps every pitch).
-fn fill_pitch_histogram(row: &mut FamilyResult) -> Result<()> {
-    if !row.metrics.pitch_histogram.is_empty() {
-        return Ok(());
-    }
-    let pieces = row
-        .samples
-        .iter()
-        .map(|path| {
-            let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
-            crate::midi::read_piece(&bytes, Default::default())
-                .with_context(|| format!("reading {path}"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    row.metrics.pitch_histogram = crate::evaluate::pitch_histogram(&pieces);
-    Ok(())
 }
 
 /// Results of one study (preset, corpus, device) must not be resumed into
