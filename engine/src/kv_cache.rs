@@ -2,7 +2,9 @@
 //!
 //! The cache lives in caller-provided slices (see [`crate::session`]) with
 //! room for `capacity` positions (the model's context) per layer, stored as
-//! f32, f16 or int8 (int8 with one f32 scale per position and head).
+//! f32, f16 or int8 (int8 with one f32 scale per position and head; int8
+//! values are stored transposed, one row per value dimension, so that the
+//! weighted sum over positions is an integer dot product).
 //!
 //! Generation never stops at the context length. When the cache is full, the
 //! first `sinks` positions (attention sinks: the start of the piece) stay, the
@@ -10,7 +12,10 @@
 //! so their RoPE positions again run 0, 1, 2, …: the model always sees
 //! positions it was trained on, and a player can run forever.
 
-use crate::kernels::{dot_group, pack_pairs, quantize, rope_angles, rope_rotate, softmax};
+use crate::kernels::{
+    dot_f32, dot_i16_with, dot_i8_with, exp, pack_pairs, pack_pairs_i16, quantize, quantize_with,
+    rope_angles, rope_rotate, softmax, Isa,
+};
 
 /// How cache entries are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,9 +58,10 @@ pub enum KvStore<'a> {
     },
     /// int8 keys and values with scales.
     Int8 {
-        /// Keys.
+        /// Keys, `[layer][position][head][head_dim]`.
         keys: &'a mut [i8],
-        /// Values.
+        /// Values, transposed: `[layer][head][head_dim][position]`, each row
+        /// [`KvShape::value_stride`] long.
         values: &'a mut [i8],
         /// One scale per (layer, position, head) of the keys.
         key_scales: &'a mut [f32],
@@ -96,6 +102,16 @@ impl KvShape {
     pub fn evicted(&self) -> usize {
         (self.capacity.saturating_sub(self.sinks) / 2).max(1)
     }
+    /// Positions per row of the transposed int8 values: the capacity rounded
+    /// up to a multiple of 16, so that the value dot products run over whole
+    /// blocks (the extra positions get weight 0).
+    pub fn value_stride(&self) -> usize {
+        self.capacity.div_ceil(16) * 16
+    }
+    /// int8 values in the whole cache (transposed layout).
+    pub fn transposed_values(&self) -> usize {
+        self.layers * self.row() * self.value_stride()
+    }
 }
 
 /// Scratch buffers attention needs.
@@ -103,12 +119,17 @@ impl KvShape {
 pub struct AttentionScratch<'s> {
     /// One score per cached position.
     pub scores: &'s mut [f32],
-    /// A query head quantized to int8 (int8 caches).
+    /// A query (or value) head quantized to int8 (int8 caches).
     pub query: &'s mut [i8],
     /// The same, packed for the DSP path.
     pub query_packed: &'s mut [u32],
     /// A head of f32 (dequantizing during eviction).
     pub head: &'s mut [f32],
+    /// Attention weights as 16-bit integers, one per position of a value row
+    /// ([`KvShape::value_stride`]; int8 caches).
+    pub weights: &'s mut [i16],
+    /// The same, packed for the DSP path.
+    pub weights_packed: &'s mut [u32],
 }
 
 /// The key/value cache. See the [module documentation](self).
@@ -163,9 +184,20 @@ impl<'a> KvCache<'a> {
         (layer * self.shape.capacity + slot) * self.shape.kv_heads
     }
 
+    /// Start of the transposed int8 value row of (`layer`, value dimension `d`).
+    fn value_row(&self, layer: usize, d: usize) -> usize {
+        (layer * self.shape.row() + d) * self.shape.value_stride()
+    }
+
     /// Store the key and value rows (all heads) of position `len` in `layer`.
     /// Does nothing when the cache is full (evict first).
-    pub fn write(&mut self, layer: usize, key: &[f32], value: &[f32]) {
+    pub fn write(
+        &mut self,
+        layer: usize,
+        key: &[f32],
+        value: &[f32],
+        scratch: &mut AttentionScratch<'_>,
+    ) {
         if self.is_full() || layer >= self.shape.layers {
             return;
         }
@@ -176,6 +208,11 @@ impl<'a> KvCache<'a> {
         );
         let sat = self.scale_offset(layer, self.len);
         let heads = self.shape.kv_heads;
+        let (slot, stride, first_row) = (
+            self.len,
+            self.shape.value_stride(),
+            self.value_row(layer, 0),
+        );
         match &mut self.store {
             KvStore::F32 { keys, values } => {
                 copy_into(keys.get_mut(at..at + row), key, |v| v);
@@ -198,11 +235,20 @@ impl<'a> KvCache<'a> {
                 ) {
                     quantize(key, hd, k, ks);
                 }
-                if let (Some(v), Some(vs)) = (
-                    values.get_mut(at..at + row),
-                    value_scales.get_mut(sat..sat + heads),
-                ) {
-                    quantize(value, hd, v, vs);
+                // Values go in column `slot` of the transposed rows.
+                let q = scratch.query.get_mut(..hd).unwrap_or(&mut []);
+                for (h, (v, vs)) in value
+                    .chunks_exact(hd)
+                    .zip(value_scales.get_mut(sat..sat + heads).unwrap_or(&mut []))
+                    .enumerate()
+                {
+                    quantize(v, hd, q, core::slice::from_mut(vs));
+                    for (d, &x) in q.iter().enumerate() {
+                        if let Some(cell) = values.get_mut(first_row + (h * hd + d) * stride + slot)
+                        {
+                            *cell = x;
+                        }
+                    }
                 }
             }
         }
@@ -216,8 +262,16 @@ impl<'a> KvCache<'a> {
     /// Attention of all query heads `query` (`n_heads * head_dim`) over the
     /// first `len + 1` positions of `layer` (including the one just
     /// written); the result goes to `out` (same width as `query`).
+    ///
+    /// Float caches: softmax, then the probability-weighted sum of values in
+    /// f32. Int8 caches run on integers: scores are exact dot products of the
+    /// int8 query and keys (one rescale each); the softmax numerators times
+    /// each position's value scale become 16-bit weights, and every output is
+    /// one exact integer dot product with a row of transposed values and one
+    /// rescale per head.
     pub fn attend(
         &self,
+        isa: Isa,
         layer: usize,
         query: &[f32],
         out: &mut [f32],
@@ -242,61 +296,66 @@ impl<'a> KvCache<'a> {
             let scale_at = |t: usize| scale_base + t * kv_heads + kvh;
             let scores = scratch.scores.get_mut(..positions).unwrap_or(&mut []);
             match &self.store {
-                KvStore::F32 { keys, .. } => {
+                KvStore::F32 { keys, values } => {
                     for (t, s) in scores.iter_mut().enumerate() {
                         let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
-                        *s = q.iter().zip(k).fold(0.0f32, |a, (x, y)| a + x * y) * scale;
+                        *s = dot_f32(q, k) * scale;
+                    }
+                    softmax(scores);
+                    o.fill(0.0);
+                    for (t, &p) in scores.iter().enumerate() {
+                        let at = head_at(t);
+                        for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
+                            *x += p * v;
+                        }
                     }
                 }
-                KvStore::F16 { keys, .. } => {
+                KvStore::F16 { keys, values } => {
                     for (t, s) in scores.iter_mut().enumerate() {
                         let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
                         *s = q.iter().zip(k).fold(0.0f32, |a, (x, &y)| {
                             a + x * half::f16::from_bits(y).to_f32()
                         }) * scale;
                     }
-                }
-                KvStore::Int8 {
-                    keys, key_scales, ..
-                } => {
-                    let mut q_scale = [0.0f32];
-                    let q8 = scratch.query.get_mut(..hd).unwrap_or(&mut []);
-                    quantize(q, hd, q8, &mut q_scale);
-                    let packed = scratch.query_packed.get_mut(..hd / 2).unwrap_or(&mut []);
-                    pack_pairs(q8, packed);
-                    for (t, s) in scores.iter_mut().enumerate() {
-                        let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
-                        let ks = key_scales.get(scale_at(t)).copied().unwrap_or(0.0);
-                        *s = dot_group(bytemuck::cast_slice(k), q8, packed) as f32
-                            * (q_scale[0] * ks)
-                            * scale;
-                    }
-                }
-            }
-            softmax(scores);
-            o.fill(0.0);
-            for (t, &p) in scores.iter().enumerate() {
-                let at = head_at(t);
-                match &self.store {
-                    KvStore::F32 { values, .. } => {
-                        for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
-                            *x += p * v;
-                        }
-                    }
-                    KvStore::F16 { values, .. } => {
+                    softmax(scores);
+                    o.fill(0.0);
+                    for (t, &p) in scores.iter().enumerate() {
+                        let at = head_at(t);
                         for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
                             *x += p * half::f16::from_bits(v).to_f32();
                         }
                     }
-                    KvStore::Int8 {
-                        values,
-                        value_scales,
-                        ..
-                    } => {
-                        let w = p * value_scales.get(scale_at(t)).copied().unwrap_or(0.0);
-                        for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
-                            *x += w * f32::from(v);
-                        }
+                }
+                KvStore::Int8 {
+                    keys,
+                    values,
+                    key_scales,
+                    value_scales,
+                } => {
+                    let mut q_scale = [0.0f32];
+                    let q8 = scratch.query.get_mut(..hd).unwrap_or(&mut []);
+                    quantize_with(isa, q, hd, q8, &mut q_scale);
+                    let packed = scratch.query_packed.get_mut(..hd / 2).unwrap_or(&mut []);
+                    if isa == Isa::ArmDsp {
+                        pack_pairs(q8, packed);
+                    }
+                    let qs = q_scale[0] * scale;
+                    for (t, s) in scores.iter_mut().enumerate() {
+                        let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
+                        let ks = key_scales.get(scale_at(t)).copied().unwrap_or(0.0);
+                        *s = dot_i8_with(isa, bytemuck::cast_slice(k), q8, packed) as f32
+                            * (qs * ks);
+                    }
+                    let vs = |t: usize| value_scales.get(scale_at(t)).copied().unwrap_or(0.0);
+                    let c =
+                        integer_weights(isa, scores, vs, scratch.weights, scratch.weights_packed);
+                    let padded = positions.div_ceil(16) * 16;
+                    let w = scratch.weights.get(..padded).unwrap_or(&[]);
+                    let wp = scratch.weights_packed.get(..padded / 2).unwrap_or(&[]);
+                    for (d, x) in o.iter_mut().enumerate() {
+                        let at = self.value_row(layer, kvh * hd + d);
+                        let v = values.get(at..at + padded).unwrap_or(&[]);
+                        *x = dot_i16_with(isa, bytemuck::cast_slice(v), w, wp) as f32 * c;
                     }
                 }
             }
@@ -328,6 +387,7 @@ impl<'a> KvCache<'a> {
                 self.scale_offset(layer, shape.sinks),
             );
             let sn = keep * shape.kv_heads;
+            let first_row = self.value_row(layer, 0);
             match &mut self.store {
                 KvStore::F32 { keys, values } => {
                     move_within(keys, from, to, n);
@@ -344,9 +404,13 @@ impl<'a> KvCache<'a> {
                     value_scales,
                 } => {
                     move_within(keys, from, to, n);
-                    move_within(values, from, to, n);
                     move_within(key_scales, sfrom, sto, sn);
                     move_within(value_scales, sfrom, sto, sn);
+                    let stride = shape.value_stride();
+                    for d in 0..shape.row() {
+                        let r = first_row + d * stride;
+                        move_within(values, r + shape.sinks + drop, r + shape.sinks, keep);
+                    }
                 }
             }
         }
@@ -396,6 +460,58 @@ impl<'a> KvCache<'a> {
         self.len -= drop;
         drop
     }
+}
+
+/// Turn `scores` (one per position) into 16-bit attention weights for the
+/// int8 value rows: `e_t = exp(s_t − max)` (the softmax numerators, written
+/// back into `scores`) times the position's value scale `vs(t)`, scaled so
+/// that the largest is `qmax`, rounded; zero up to the next multiple of 16.
+/// Returns the factor that turns a weighted sum of int8 values back into
+/// the attention output: `max_w / qmax / Σ e_t`. `qmax` (at most 32767) keeps
+/// every sum of `16·⌈positions/16⌉` products with |value| ≤ 128 inside an i32.
+fn integer_weights(
+    isa: Isa,
+    scores: &mut [f32],
+    vs: impl Fn(usize) -> f32,
+    weights: &mut [i16],
+    packed: &mut [u32],
+) -> f32 {
+    let positions = scores.len();
+    let padded = positions.div_ceil(16) * 16;
+    let mut max = f32::NEG_INFINITY;
+    for &s in scores.iter() {
+        if s > max {
+            max = s;
+        }
+    }
+    for s in scores.iter_mut() {
+        *s = exp(*s - max);
+    }
+    let mut sum = 0.0f32;
+    let mut max_w = 0.0f32;
+    for (t, s) in scores.iter_mut().enumerate() {
+        sum += *s;
+        *s *= vs(t);
+        if *s > max_w {
+            max_w = *s;
+        }
+    }
+    let weights = weights.get_mut(..padded).unwrap_or(&mut []);
+    if !(max_w > 0.0 && max_w.is_finite() && sum > 0.0) {
+        weights.fill(0);
+        return 0.0;
+    }
+    let qmax = (i32::MAX as usize / (128 * padded.max(1))).min(32767) as f32;
+    let inv = qmax / max_w;
+    for (w, &s) in weights.iter_mut().zip(scores.iter()) {
+        // s ≥ 0: adding 0.5 and truncating rounds to nearest.
+        *w = (s * inv + 0.5) as i32 as i16;
+    }
+    weights.get_mut(positions..).unwrap_or(&mut []).fill(0);
+    if isa == Isa::ArmDsp {
+        pack_pairs_i16(weights, packed.get_mut(..padded / 2).unwrap_or(&mut []));
+    }
+    max_w / qmax / sum
 }
 
 fn copy_into<T: Copy>(dst: Option<&mut [T]>, src: &[f32], convert: impl Fn(f32) -> T) {

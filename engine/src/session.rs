@@ -11,8 +11,8 @@
 
 use crate::config::WeightFormat;
 use crate::kernels::{
-    dequantize_row, matvec, pack_pairs, quantize, rmsnorm, rope_angles, rope_frequencies,
-    rope_rotate, swiglu, QuantizedVector,
+    dequantize_row, matvec, pack_pairs, quantize_with, rmsnorm, rope_angles, rope_frequencies,
+    rope_rotate, swiglu, Isa, QuantizedVector,
 };
 use crate::kv_cache::{AttentionScratch, KvCache, KvPrecision, KvShape, KvStore};
 use crate::model::Model;
@@ -25,6 +25,8 @@ pub struct SessionOptions {
     pub kv: KvPrecision,
     /// Leading positions the cache never drops (attention sinks).
     pub sinks: usize,
+    /// The kernel family (every family gives the same results; see [`Isa`]).
+    pub isa: Isa,
 }
 
 impl SessionOptions {
@@ -37,6 +39,7 @@ impl SessionOptions {
                 WeightFormat::Int8 { .. } => KvPrecision::Int8,
             },
             sinks: 4,
+            isa: Isa::best(),
         }
     }
 }
@@ -116,6 +119,8 @@ struct RunState<'b> {
     query8: &'b mut [i8],
     query_packed: &'b mut [u32],
     head: &'b mut [f32],
+    attention_weights: &'b mut [i16],
+    attention_weights_packed: &'b mut [u32],
     /// Sampler scratch: one index per token.
     order: &'b mut [u16],
 }
@@ -127,6 +132,7 @@ pub struct Session<'m, 'b> {
     state: RunState<'b>,
     cache: KvCache<'b>,
     evictions: usize,
+    isa: Isa,
 }
 
 fn carve<'b>(
@@ -168,6 +174,10 @@ fn carve<'b>(
         arena.take(c.head_dim() / 2),
         arena.take(c.head_dim()),
     );
+    let (attention_weights, attention_weights_packed) = (
+        arena.take(shape.value_stride()),
+        arena.take(shape.value_stride() / 2),
+    );
     let order = arena.take(c.vocab_size);
     let store = match options.kv {
         KvPrecision::F32 => {
@@ -185,7 +195,10 @@ fn carve<'b>(
             })
         }
         KvPrecision::Int8 => {
-            let (keys, values) = (arena.take(shape.values()), arena.take(shape.values()));
+            let (keys, values) = (
+                arena.take(shape.values()),
+                arena.take(shape.transposed_values()),
+            );
             let (key_scales, value_scales) =
                 (arena.take(shape.scales()), arena.take(shape.scales()));
             Some(KvStore::Int8 {
@@ -216,6 +229,8 @@ fn carve<'b>(
         query8: query8?,
         query_packed: query_packed?,
         head: head?,
+        attention_weights: attention_weights?,
+        attention_weights_packed: attention_weights_packed?,
         order: order?,
     };
     Some((state, KvCache::new(store?, shape)))
@@ -230,6 +245,7 @@ struct QuantBuffers<'s> {
 
 /// Quantize `x` for an int8 matmul (no-op for float weights).
 fn prepare<'s>(
+    isa: Isa,
     weights: WeightFormat,
     x: &[f32],
     buffers: &'s mut QuantBuffers<'_>,
@@ -240,8 +256,10 @@ fn prepare<'s>(
     let values = buffers.values.get_mut(..x.len())?;
     let packed = buffers.packed.get_mut(..x.len() / 2)?;
     let scales = buffers.scales.get_mut(..x.len() / group_size.max(1))?;
-    quantize(x, group_size, values, scales);
-    pack_pairs(values, packed);
+    quantize_with(isa, x, group_size, values, scales);
+    if isa == Isa::ArmDsp {
+        pack_pairs(values, packed);
+    }
     Some(QuantizedVector {
         values,
         packed,
@@ -288,6 +306,7 @@ impl<'m, 'b> Session<'m, 'b> {
             state,
             cache,
             evictions: 0,
+            isa: options.isa,
         })
     }
 
@@ -354,6 +373,8 @@ impl<'m, 'b> Session<'m, 'b> {
             query8,
             query_packed,
             head,
+            attention_weights,
+            attention_weights_packed,
             order: _,
         } = &mut self.state;
         let mut scratch = AttentionScratch {
@@ -361,6 +382,8 @@ impl<'m, 'b> Session<'m, 'b> {
             query: query8,
             query_packed,
             head,
+            weights: attention_weights,
+            weights_packed: attention_weights_packed,
         };
         let mut q8 = QuantBuffers {
             values: xq,
@@ -373,6 +396,7 @@ impl<'m, 'b> Session<'m, 'b> {
         }
         let hd = c.head_dim();
         let format = c.weights;
+        let isa = self.isa;
 
         dequantize_row(x, &w.embedding, usize::from(token));
         rope_angles(self.cache.len() as f32, frequencies, cos, sin);
@@ -380,29 +404,29 @@ impl<'m, 'b> Session<'m, 'b> {
         for (l, layer) in w.layers.iter().enumerate() {
             // Attention block.
             rmsnorm(xb, x, layer.attention_norm, c.norm_eps);
-            let xin = prepare(format, xb, &mut q8);
-            matvec(q, &layer.wq, xb, xin.as_ref());
-            matvec(k, &layer.wk, xb, xin.as_ref());
-            matvec(v, &layer.wv, xb, xin.as_ref());
+            let xin = prepare(isa, format, xb, &mut q8);
+            matvec(isa, q, &layer.wq, xb, xin.as_ref());
+            matvec(isa, k, &layer.wk, xb, xin.as_ref());
+            matvec(isa, v, &layer.wv, xb, xin.as_ref());
             for h in q.chunks_exact_mut(hd).chain(k.chunks_exact_mut(hd)) {
                 rope_rotate(h, cos, sin);
             }
-            self.cache.write(l, k, v);
-            self.cache.attend(l, q, xb2, &mut scratch);
-            let xin = prepare(format, xb2, &mut q8);
-            matvec(xb, &layer.wo, xb2, xin.as_ref());
+            self.cache.write(l, k, v, &mut scratch);
+            self.cache.attend(isa, l, q, xb2, &mut scratch);
+            let xin = prepare(isa, format, xb2, &mut q8);
+            matvec(isa, xb, &layer.wo, xb2, xin.as_ref());
             for (a, b) in x.iter_mut().zip(xb.iter()) {
                 *a += b;
             }
 
             // Feed-forward block.
             rmsnorm(xb, x, layer.ffn_norm, c.norm_eps);
-            let xin = prepare(format, xb, &mut q8);
-            matvec(hb, &layer.w1, xb, xin.as_ref());
-            matvec(hb2, &layer.w3, xb, xin.as_ref());
+            let xin = prepare(isa, format, xb, &mut q8);
+            matvec(isa, hb, &layer.w1, xb, xin.as_ref());
+            matvec(isa, hb2, &layer.w3, xb, xin.as_ref());
             swiglu(hb, hb2);
-            let xin = prepare(format, hb, &mut q8);
-            matvec(xb, &layer.w2, hb, xin.as_ref());
+            let xin = prepare(isa, format, hb, &mut q8);
+            matvec(isa, xb, &layer.w2, hb, xin.as_ref());
             for (a, b) in x.iter_mut().zip(xb.iter()) {
                 *a += b;
             }
@@ -410,8 +434,8 @@ impl<'m, 'b> Session<'m, 'b> {
         self.cache.advance();
 
         rmsnorm(xb, x, w.norm, c.norm_eps);
-        let xin = prepare(format, xb, &mut q8);
-        matvec(logits, &w.embedding, xb, xin.as_ref());
+        let xin = prepare(isa, format, xb, &mut q8);
+        matvec(isa, logits, &w.embedding, xb, xin.as_ref());
         Ok(logits)
     }
 }

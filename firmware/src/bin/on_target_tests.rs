@@ -98,7 +98,13 @@ mod tests {
             },
         };
         let mut out = [0.0f32; ROWS];
-        matvec(&mut out, &m, &x, Some(&q));
+        matvec(
+            kantor_engine::kernels::Isa::ArmDsp,
+            &mut out,
+            &m,
+            &x,
+            Some(&q),
+        );
         for (r, &o) in out.iter().enumerate() {
             let mut acc = 0.0f32;
             for g in 0..COLS / GROUP {

@@ -3,9 +3,21 @@
 //! Every float reduction runs in a fixed order written here (the compiler
 //! never reorders float arithmetic), and the transcendental functions come
 //! from `libm`, so results are bit-identical on every target. Integer dot
-//! products accumulate exactly in i32, so the Cortex-M4 fast path (the `dsp`
-//! cargo feature on ARM targets: SMLAD on pairs of 16-bit lanes) gives the
-//! same sums as the portable one.
+//! products accumulate exactly in i32, so the fast paths — x86-64 AVX2 and
+//! AVX-512 VNNI, the Cortex-M4's SMLAD — give the same sums as the portable
+//! ones. Which family runs is an [`Isa`],
+//! chosen per session ([`crate::session::SessionOptions::isa`]).
+
+#[cfg(all(target_arch = "arm", feature = "dsp"))]
+mod arm_dsp;
+mod isa;
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub use isa::Isa;
+pub use portable::{dot_f32, dot_i8, dot_packed_portable, sum8};
+use portable::{f16_le, f32_le};
 
 use crate::weights::{F32Bytes, Matrix, MatrixData};
 
@@ -13,7 +25,7 @@ use crate::weights::{F32Bytes, Matrix, MatrixData};
 /// (`x ≈ values * scale`).
 #[derive(Clone, Copy, Debug)]
 pub struct QuantizedVector<'s> {
-    /// The int8 values.
+    /// The int8 values (in −127..=127, as [`quantize`] makes them).
     pub values: &'s [i8],
     /// The same values as 16-bit lane pairs for the DSP path ([`pack_pairs`]).
     pub packed: &'s [u32],
@@ -36,130 +48,7 @@ pub fn pack_pairs(values: &[i8], packed: &mut [u32]) {
     }
 }
 
-/// Dot product of int8 weights with activations packed by [`pack_pairs`]:
-/// the portable reference of the DSP kernel (same integer result).
-pub fn dot_packed_portable(w: &[u8], x: &[u32]) -> i32 {
-    let half =
-        |word: u32, high: bool| i32::from((if high { word >> 16 } else { word }) as u16 as i16);
-    let mut acc = 0i32;
-    for (wq, xp) in w.chunks_exact(4).zip(x.chunks_exact(2)) {
-        if let ([w0, w1, w2, w3], [a, b]) = (wq, xp) {
-            acc += i32::from(*w0 as i8) * half(*a, false)
-                + i32::from(*w2 as i8) * half(*a, true)
-                + i32::from(*w1 as i8) * half(*b, false)
-                + i32::from(*w3 as i8) * half(*b, true);
-        }
-    }
-    acc
-}
-
-/// The Cortex-M4 (ARMv7E-M DSP) kernels: per 8 weights two word loads,
-/// four `SXTB16` and four `SMLAD` (two 16-bit products each).
-#[cfg(all(target_arch = "arm", feature = "dsp"))]
-#[allow(unsafe_code)]
-mod dsp {
-    /// Same result as [`super::dot_packed_portable`].
-    #[inline(always)]
-    pub fn dot_packed(w: &[u8], x: &[u32]) -> i32 {
-        let blocks = (w.len() / 8).min(x.len() / 4);
-        let mut acc = 0i32;
-        if blocks > 0 {
-            // SAFETY: reads `blocks * 8` bytes of `w` and `blocks * 4` words
-            // of `x` (word-aligned, as LDRD needs; the M4 allows unaligned
-            // LDR from `w`); writes no memory.
-            unsafe {
-                core::arch::asm!(
-                    "2:",
-                    "ldr {w}, [{wp}], #4",
-                    "ldrd {x0}, {x1}, [{xp}], #8",
-                    "sxtb16 {t}, {w}",
-                    "smlad {acc}, {t}, {x0}, {acc}",
-                    "sxtb16 {t}, {w}, ror #8",
-                    "smlad {acc}, {t}, {x1}, {acc}",
-                    "ldr {w}, [{wp}], #4",
-                    "ldrd {x0}, {x1}, [{xp}], #8",
-                    "sxtb16 {t}, {w}",
-                    "smlad {acc}, {t}, {x0}, {acc}",
-                    "sxtb16 {t}, {w}, ror #8",
-                    "smlad {acc}, {t}, {x1}, {acc}",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    wp = inout(reg) w.as_ptr() => _,
-                    xp = inout(reg) x.as_ptr() => _,
-                    n = inout(reg) blocks => _,
-                    acc = inout(reg) acc,
-                    w = out(reg) _,
-                    x0 = out(reg) _,
-                    x1 = out(reg) _,
-                    t = out(reg) _,
-                    options(nostack, readonly),
-                );
-            }
-        }
-        let (w_rest, x_rest) = (
-            w.get(blocks * 8..).unwrap_or(&[]),
-            x.get(blocks * 4..).unwrap_or(&[]),
-        );
-        acc + super::dot_packed_portable(w_rest, x_rest)
-    }
-
-    /// Dot products of two rows' groups (`a`, `b`, equal lengths, a multiple
-    /// of 8) with the same packed activations: each activation word is loaded
-    /// once for both rows.
-    #[inline(always)]
-    pub fn dot_packed_pair(a: &[u8], b: &[u8], x: &[u32]) -> (i32, i32) {
-        let blocks = (a.len() / 8).min(b.len() / 8).min(x.len() / 4);
-        let (mut sa, mut sb) = (0i32, 0i32);
-        if blocks > 0 {
-            // SAFETY: reads `blocks * 8` bytes of `a` and of `b` and
-            // `blocks * 4` words of `x` (word-aligned for LDRD); writes no memory.
-            unsafe {
-                core::arch::asm!(
-                    "2:",
-                    "ldrd {x0}, {x1}, [{xp}], #8",
-                    "ldr {wa}, [{pa}], #4",
-                    "ldr {wb}, [{pb}], #4",
-                    "sxtb16 {t}, {wa}",
-                    "smlad {sa}, {t}, {x0}, {sa}",
-                    "sxtb16 {t}, {wa}, ror #8",
-                    "smlad {sa}, {t}, {x1}, {sa}",
-                    "sxtb16 {t}, {wb}",
-                    "smlad {sb}, {t}, {x0}, {sb}",
-                    "sxtb16 {t}, {wb}, ror #8",
-                    "smlad {sb}, {t}, {x1}, {sb}",
-                    "ldrd {x0}, {x1}, [{xp}], #8",
-                    "ldr {wa}, [{pa}], #4",
-                    "ldr {wb}, [{pb}], #4",
-                    "sxtb16 {t}, {wa}",
-                    "smlad {sa}, {t}, {x0}, {sa}",
-                    "sxtb16 {t}, {wa}, ror #8",
-                    "smlad {sa}, {t}, {x1}, {sa}",
-                    "sxtb16 {t}, {wb}",
-                    "smlad {sb}, {t}, {x0}, {sb}",
-                    "sxtb16 {t}, {wb}, ror #8",
-                    "smlad {sb}, {t}, {x1}, {sb}",
-                    "subs {n}, {n}, #1",
-                    "bne 2b",
-                    pa = inout(reg) a.as_ptr() => _,
-                    pb = inout(reg) b.as_ptr() => _,
-                    xp = inout(reg) x.as_ptr() => _,
-                    n = inout(reg) blocks => _,
-                    sa = inout(reg) sa,
-                    sb = inout(reg) sb,
-                    wa = out(reg) _,
-                    wb = out(reg) _,
-                    x0 = out(reg) _,
-                    x1 = out(reg) _,
-                    t = out(reg) _,
-                    options(nostack, readonly),
-                );
-            }
-        }
-        (sa, sb)
-    }
-}
-
-/// True when the int8 kernels use the ARMv7E-M DSP instructions.
+/// True when the int8 kernels can use the ARMv7E-M DSP instructions.
 pub const DSP: bool = cfg!(all(target_arch = "arm", feature = "dsp"));
 
 /// One group's integer dot product, by the fastest exact path of the target
@@ -169,7 +58,7 @@ pub fn dot_group(w: &[u8], values: &[i8], packed: &[u32]) -> i32 {
     #[cfg(all(target_arch = "arm", feature = "dsp"))]
     {
         let _ = values;
-        dsp::dot_packed(w, packed)
+        arm_dsp::dot_packed(w, packed)
     }
     #[cfg(not(all(target_arch = "arm", feature = "dsp")))]
     {
@@ -178,98 +67,104 @@ pub fn dot_group(w: &[u8], values: &[i8], packed: &[u32]) -> i32 {
     }
 }
 
-#[inline]
-fn f32_le(b: &[u8]) -> f32 {
-    match *b {
-        [a, b, c, d] => f32::from_le_bytes([a, b, c, d]),
-        _ => 0.0,
-    }
-}
-
-#[inline]
-fn f16_le(b: &[u8]) -> f32 {
-    match *b {
-        [a, b] => half::f16::from_bits(u16::from_le_bytes([a, b])).to_f32(),
-        _ => 0.0,
-    }
-}
-
-/// Sum eight partial sums in a fixed tree order.
-#[inline]
-fn sum8(a: [f32; 8]) -> f32 {
-    ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
-}
-
-/// Dot product of little-endian values (`width` bytes each, decoded by
-/// `decode`) with `x`, in eight interleaved lanes.
-#[inline]
-fn dot_lanes(w: &[u8], x: &[f32], width: usize, decode: impl Fn(&[u8]) -> f32) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let w_blocks = w.chunks_exact(8 * width);
-    let x_blocks = x.chunks_exact(8);
-    let (w_tail, x_tail) = (w_blocks.remainder(), x_blocks.remainder());
-    for (wb, xb) in w_blocks.zip(x_blocks) {
-        for ((a, wv), &xv) in acc.iter_mut().zip(wb.chunks_exact(width)).zip(xb) {
-            *a += decode(wv) * xv;
-        }
-    }
-    let mut tail = 0.0f32;
-    for (wv, &xv) in w_tail.chunks_exact(width).zip(x_tail) {
-        tail += decode(wv) * xv;
-    }
-    sum8(acc) + tail
-}
-
-/// Exact int8 dot product (weights as the file's bytes).
-#[inline]
-pub fn dot_i8(w: &[u8], x: &[i8]) -> i32 {
-    w.iter()
-        .zip(x)
-        .map(|(&w, &x)| i32::from(w as i8) * i32::from(x))
-        .sum()
-}
-
 /// Quantize `x` to int8 in groups of `group_size` (symmetric, scale =
 /// max|x| / 127, round half away from zero).
 pub fn quantize(x: &[f32], group_size: usize, values: &mut [i8], scales: &mut [f32]) {
+    quantize_with(Isa::Portable, x, group_size, values, scales)
+}
+
+/// [`quantize`] by the kernels of `isa` (the same bits).
+pub fn quantize_with(
+    isa: Isa,
+    x: &[f32],
+    group_size: usize,
+    values: &mut [i8],
+    scales: &mut [f32],
+) {
     if group_size == 0 {
         return;
     }
+    let x86 = isa.is_x86();
     for ((xg, qg), scale) in x
         .chunks(group_size)
         .zip(values.chunks_mut(group_size))
         .zip(scales.iter_mut())
     {
-        let max = xg.iter().fold(0.0f32, |m, v| m.max(libm::fabsf(*v)));
-        if max > 0.0 && max.is_finite() {
-            let inv = 127.0 / max;
-            for (q, &v) in qg.iter_mut().zip(xg) {
-                let r = v * inv;
-                // `as` truncates toward zero (and saturates): r ± 0.5 rounds.
-                *q = ((r + libm::copysignf(0.5, r)) as i32).clamp(-127, 127) as i8;
-            }
-            *scale = max / 127.0;
-        } else {
-            qg.fill(0);
-            *scale = 0.0;
+        #[cfg(target_arch = "x86_64")]
+        if x86 {
+            *scale = x86::quantize_group(xg, qg);
+            continue;
         }
+        let _ = x86;
+        *scale = quantize_group(xg, qg);
     }
 }
 
-/// `out = W x`. Int8 matrices use `xq`, the int8 form of `x` in the matrix's
-/// group size; the float formats use `x`.
-pub fn matvec(out: &mut [f32], w: &Matrix<'_>, x: &[f32], xq: Option<&QuantizedVector<'_>>) {
-    let cols = w.cols.max(1);
-    match w.data {
-        MatrixData::F32(bytes) => {
-            for (o, row) in out.iter_mut().zip(bytes.chunks_exact(cols * 4)) {
-                *o = dot_lanes(row, x, 4, f32_le);
+/// One group of [`quantize`]; returns its scale.
+fn quantize_group(xg: &[f32], qg: &mut [i8]) -> f32 {
+    // Eight running maxima (comparisons rather than `f32::max`, which a
+    // Cortex-M4 calls out of line; NaN is skipped either way).
+    let mut lanes = [0.0f32; 8];
+    let blocks = xg.chunks_exact(8);
+    let tail = blocks.remainder();
+    for b in blocks {
+        for (m, &v) in lanes.iter_mut().zip(b) {
+            let a = libm::fabsf(v);
+            if a > *m {
+                *m = a;
             }
         }
-        MatrixData::F16(bytes) => {
-            for (o, row) in out.iter_mut().zip(bytes.chunks_exact(cols * 2)) {
-                *o = dot_lanes(row, x, 2, f16_le);
+    }
+    let mut max = 0.0f32;
+    for a in lanes
+        .into_iter()
+        .chain(tail.iter().map(|v| libm::fabsf(*v)))
+    {
+        if a > max {
+            max = a;
+        }
+    }
+    if !(max > 0.0 && max.is_finite()) {
+        qg.fill(0);
+        return 0.0;
+    }
+    let inv = 127.0 / max;
+    for (q, &v) in qg.iter_mut().zip(xg) {
+        let r = v * inv;
+        // `as` truncates toward zero (and saturates; NaN gives 0): r ± 0.5 rounds.
+        *q = ((r + half_away(r)) as i32).clamp(-127, 127) as i8;
+    }
+    max / 127.0
+}
+
+/// `out = W x` with the kernels of `isa` (the portable ones where it does
+/// not apply). Int8 matrices use `xq`, the int8 form of `x` in the matrix's
+/// group size; the float formats use `x`. Every family gives the same bits.
+pub fn matvec(
+    isa: Isa,
+    out: &mut [f32],
+    w: &Matrix<'_>,
+    x: &[f32],
+    xq: Option<&QuantizedVector<'_>>,
+) {
+    let cols = w.cols.max(1);
+    let rows = w.rows.min(out.len());
+    let out = &mut out[..rows];
+    let x86 = isa.is_x86();
+    match w.data {
+        MatrixData::F32(bytes) => {
+            #[cfg(target_arch = "x86_64")]
+            if x86 {
+                return x86::matvec_f32(out, bytes, cols, x);
             }
+            portable::matvec_float(out, bytes, cols, x, 4)
+        }
+        MatrixData::F16(bytes) => {
+            #[cfg(target_arch = "x86_64")]
+            if x86 {
+                return x86::matvec_f16(out, bytes, cols, x);
+            }
+            portable::matvec_float(out, bytes, cols, x, 2)
         }
         MatrixData::Int8 {
             weights,
@@ -280,71 +175,71 @@ pub fn matvec(out: &mut [f32], w: &Matrix<'_>, x: &[f32], xq: Option<&QuantizedV
                 out.fill(0.0);
                 return;
             };
-            let groups = cols / group_size;
+            #[cfg(target_arch = "x86_64")]
+            if x86 && group_size % 32 == 0 {
+                let vnni = isa == Isa::Avx512Vnni;
+                return x86::matvec_i8(
+                    vnni, out, weights, scales.0, cols, group_size, xq.values, xq.scales,
+                );
+            }
             #[cfg(all(target_arch = "arm", feature = "dsp"))]
-            if group_size.is_multiple_of(8) {
-                // Rows two at a time: each activation word serves both.
-                let mut rows = weights
-                    .chunks_exact(cols)
-                    .zip(scales.0.chunks_exact(groups * 4));
-                let mut outs = out.chunks_exact_mut(2);
-                for pair in outs.by_ref() {
-                    let (Some((ra, sa)), Some((rb, sb))) = (rows.next(), rows.next()) else {
-                        break;
-                    };
-                    let (mut acc_a, mut acc_b) = (0.0f32, 0.0f32);
-                    for (((((ga, gb), xp), wsa), wsb), &xs) in ra
-                        .chunks_exact(group_size)
-                        .zip(rb.chunks_exact(group_size))
-                        .zip(xq.packed.chunks_exact(group_size / 2))
-                        .zip(sa.chunks_exact(4))
-                        .zip(sb.chunks_exact(4))
-                        .zip(xq.scales)
-                    {
-                        let (da, db) = dsp::dot_packed_pair(ga, gb, xp);
-                        acc_a += da as f32 * (f32_le(wsa) * xs);
-                        acc_b += db as f32 * (f32_le(wsb) * xs);
-                    }
-                    if let [oa, ob] = pair {
-                        *oa = acc_a;
-                        *ob = acc_b;
-                    }
-                }
-                // An odd last row.
-                if let (Some(o), Some((row, row_scales))) =
-                    (outs.into_remainder().first_mut(), rows.next())
-                {
-                    let mut acc = 0.0f32;
-                    for ((((wg, xg), xp), ws), &xs) in row
-                        .chunks_exact(group_size)
-                        .zip(xq.values.chunks_exact(group_size))
-                        .zip(xq.packed.chunks_exact(group_size / 2))
-                        .zip(row_scales.chunks_exact(4))
-                        .zip(xq.scales)
-                    {
-                        acc += dot_group(wg, xg, xp) as f32 * (f32_le(ws) * xs);
-                    }
-                    *o = acc;
-                }
-                return;
+            if isa == Isa::ArmDsp && group_size % 8 == 0 {
+                return arm_dsp::matvec_i8(
+                    out, weights, scales.0, cols, group_size, xq.packed, xq.scales,
+                );
             }
-            for ((o, row), row_scales) in out
-                .iter_mut()
-                .zip(weights.chunks_exact(cols))
-                .zip(scales.0.chunks_exact(groups * 4))
-            {
-                let mut acc = 0.0f32;
-                for ((((wg, xg), xp), ws), &xs) in row
-                    .chunks_exact(group_size)
-                    .zip(xq.values.chunks_exact(group_size))
-                    .zip(xq.packed.chunks_exact(group_size / 2))
-                    .zip(row_scales.chunks_exact(4))
-                    .zip(xq.scales)
-                {
-                    acc += dot_group(wg, xg, xp) as f32 * (f32_le(ws) * xs);
-                }
-                *o = acc;
-            }
+            let _ = x86;
+            portable::matvec_i8(
+                out, weights, scales.0, cols, group_size, xq.values, xq.scales,
+            )
+        }
+    }
+}
+
+/// Exact dot product of int8 bytes `a` with int8 `b` (`b_packed` is `b` laid
+/// out by [`pack_pairs`]), by the kernels of `isa`: a key against a query.
+#[inline]
+pub fn dot_i8_with(isa: Isa, a: &[u8], b: &[i8], b_packed: &[u32]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_x86() {
+        return x86::dot_i8(a, b);
+    }
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
+    if isa == Isa::ArmDsp {
+        return arm_dsp::dot_packed(a, b_packed);
+    }
+    let _ = (isa, b_packed);
+    dot_i8(a, b)
+}
+
+/// Exact dot product of int8 bytes `v` with 16-bit weights `w` (`w_packed`:
+/// the same weights as lane pairs `(w2:w0) (w3:w1)`, see [`pack_pairs_i16`]),
+/// by the kernels of `isa`: one value dimension against attention weights.
+/// Lengths should be a multiple of 16 (pad with zero weights).
+#[inline]
+pub fn dot_i16_with(isa: Isa, v: &[u8], w: &[i16], w_packed: &[u32]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_x86() {
+        return x86::dot_i16(v, w);
+    }
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
+    if isa == Isa::ArmDsp {
+        return arm_dsp::dot_packed(v, w_packed);
+    }
+    let _ = (isa, w_packed);
+    v.iter()
+        .zip(w)
+        .map(|(&v, &w)| i32::from(v as i8) * i32::from(w))
+        .sum()
+}
+
+/// [`pack_pairs`] for 16-bit values.
+pub fn pack_pairs_i16(values: &[i16], packed: &mut [u32]) {
+    let lane = |v: i16| u32::from(v as u16);
+    for (x, p) in values.chunks_exact(4).zip(packed.chunks_exact_mut(2)) {
+        if let ([x0, x1, x2, x3], [a, b]) = (x, p) {
+            *a = lane(*x0) | (lane(*x2) << 16);
+            *b = lane(*x1) | (lane(*x3) << 16);
         }
     }
 }
@@ -405,33 +300,50 @@ pub fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = core::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75; // ln 2 in two parts: n·LN2_HI is exact
     const LN2_LO: f32 = 1.428_606_8e-6;
-    if x.is_nan() {
-        return x;
-    }
-    if x > 88.37 {
-        return f32::INFINITY;
-    }
-    if x < -87.3 {
-        return 0.0;
-    }
-    let t = x * LOG2_E;
-    let n = (t + libm::copysignf(0.5, t)) as i32; // round to nearest
+    // Branch-free, so that loops over `exp` vectorise: the polynomial runs on
+    // a clamped argument and the out-of-range answers are selected at the end.
+    let xc = x.clamp(-87.3, 88.37);
+    let t = xc * LOG2_E;
+    let n = (t + half_away(t)) as i32; // round to nearest
     let nf = n as f32;
-    let r = (x - nf * LN2_HI) - nf * LN2_LO; // |r| <= ln2 / 2
+    let r = (xc - nf * LN2_HI) - nf * LN2_LO; // |r| <= ln2 / 2
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n + 127) as u32) << 23)
+    let v = p * f32::from_bits(((n + 127) as u32) << 23);
+    if x.is_nan() {
+        x
+    } else if x > 88.37 {
+        f32::INFINITY
+    } else if x < -87.3 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// ±0.5 with the sign of `r` (`copysign(0.5, r)` as bit operations, inlined
+/// everywhere): `r + half_away(r)` truncated rounds half away from zero.
+#[inline(always)]
+fn half_away(r: f32) -> f32 {
+    f32::from_bits(0x3f00_0000 | (r.to_bits() & 0x8000_0000))
 }
 
 /// In-place softmax.
 pub fn softmax(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0f32;
+    let mut max = f32::NEG_INFINITY;
+    for &v in x.iter() {
+        if v > max {
+            max = v;
+        }
+    }
     for v in x.iter_mut() {
         *v = exp(*v - max);
-        sum += *v;
+    }
+    let mut sum = 0.0f32;
+    for &v in x.iter() {
+        sum += v;
     }
     if sum > 0.0 {
         for v in x.iter_mut() {
@@ -499,7 +411,7 @@ mod tests {
             data: MatrixData::F32(&wb),
         };
         let mut out = [0.0; 2];
-        matvec(&mut out, &m, &x, None);
+        matvec(Isa::Portable, &mut out, &m, &x, None);
         assert!((out[0] - exact).abs() < 1e-5 && (out[1] + exact).abs() < 1e-5);
 
         let f16: heapless::Vec<u8, 32> = w
@@ -511,7 +423,7 @@ mod tests {
             cols: 8,
             data: MatrixData::F16(&f16),
         };
-        matvec(&mut out, &m, &x, None);
+        matvec(Isa::Portable, &mut out, &m, &x, None);
         assert!((out[0] - exact).abs() < 2e-3, "{}", out[0]);
 
         // int8, groups of 4.
@@ -540,7 +452,7 @@ mod tests {
             scales: &xs,
             group_size: 4,
         };
-        matvec(&mut out, &m, &x, Some(&q));
+        matvec(Isa::Portable, &mut out, &m, &x, Some(&q));
         assert!(
             (out[0] - exact).abs() < 0.02 && (out[1] + exact).abs() < 0.02,
             "{out:?}"
@@ -548,6 +460,95 @@ mod tests {
         let mut row = [0.0f32; 8];
         dequantize_row(&mut row, &m, 1);
         assert!(row.iter().zip(&w[8..]).all(|(a, b)| (a - b).abs() < 0.01));
+    }
+
+    /// A deterministic byte stream for test data.
+    fn bytes(seed: u32, n: usize) -> impl Iterator<Item = u8> {
+        let mut s = seed;
+        (0..n).map(move |_| {
+            s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (s >> 16) as u8
+        })
+    }
+
+    #[test]
+    fn every_kernel_family_gives_the_portable_bits() {
+        // Shapes with a row remainder (7 rows) and, for floats, a column tail.
+        for (rows, cols, group) in [(7usize, 64usize, 32usize), (9, 128, 64), (5, 200, 8)] {
+            let x: heapless::Vec<f32, 256> = bytes(cols as u32, cols)
+                .map(|b| (f32::from(b) - 127.5) / 50.0)
+                .collect();
+            let mut f32w = heapless::Vec::<u8, 8192>::new();
+            let mut f16w = heapless::Vec::<u8, 4096>::new();
+            for b in bytes(rows as u32, rows * cols) {
+                let v = (f32::from(b) - 128.0) / 300.0;
+                f32w.extend_from_slice(&v.to_le_bytes()).unwrap();
+                f16w.extend_from_slice(&half::f16::from_f32(v).to_bits().to_le_bytes())
+                    .unwrap();
+            }
+            let mut int8w: heapless::Vec<u8, 2048> = bytes(7, rows * cols).collect();
+            int8w[0] = 0x80; // -128, the one weight whose magnitude is not an i8
+            let scales: heapless::Vec<u8, 1024> = (0..rows * cols / group)
+                .flat_map(|i| (0.001 + i as f32 * 0.0007).to_le_bytes())
+                .collect();
+            let (mut xq, mut xs, mut packed) = ([0i8; 256], [0.0f32; 32], [0u32; 128]);
+            quantize(&x, group, &mut xq[..cols], &mut xs[..cols / group]);
+            pack_pairs(&xq[..cols], &mut packed[..cols / 2]);
+            let q = QuantizedVector {
+                values: &xq[..cols],
+                packed: &packed[..cols / 2],
+                scales: &xs[..cols / group],
+                group_size: group,
+            };
+            let matrices = [
+                MatrixData::F32(&f32w),
+                MatrixData::F16(&f16w),
+                MatrixData::Int8 {
+                    weights: &int8w,
+                    scales: F32Bytes(&scales),
+                    group_size: group,
+                },
+            ];
+            for data in matrices {
+                let m = Matrix { rows, cols, data };
+                let mut reference = [0.0f32; 16];
+                matvec(Isa::Portable, &mut reference[..rows], &m, &x, Some(&q));
+                assert!(reference[..rows].iter().all(|v| v.is_finite() && *v != 0.0));
+                for isa in Isa::available() {
+                    let mut out = [0.0f32; 16];
+                    matvec(isa, &mut out[..rows], &m, &x, Some(&q));
+                    let bits = |v: &[f32]| {
+                        v.iter()
+                            .map(|f| f.to_bits())
+                            .collect::<heapless::Vec<u32, 16>>()
+                    };
+                    assert_eq!(
+                        bits(&out[..rows]),
+                        bits(&reference[..rows]),
+                        "{isa:?} {rows}x{cols}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_family_quantizes_to_the_same_bits() {
+        let mut x: heapless::Vec<f32, 200> = bytes(3, 200)
+            .map(|b| (f32::from(b) - 128.0) / 7.0)
+            .collect();
+        x[5] = f32::NAN;
+        x[77] = -0.0;
+        for group in [4usize, 8, 20, 40, 100] {
+            let (mut q0, mut s0) = ([0i8; 200], [0.0f32; 50]);
+            quantize(&x, group, &mut q0, &mut s0);
+            for isa in Isa::available() {
+                let (mut q, mut s) = ([0i8; 200], [0.0f32; 50]);
+                quantize_with(isa, &x, group, &mut q, &mut s);
+                assert_eq!(q, q0, "{isa:?} group {group}");
+                assert_eq!(s.map(f32::to_bits), s0.map(f32::to_bits), "{isa:?}");
+            }
+        }
     }
 
     #[test]

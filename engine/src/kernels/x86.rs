@@ -1,0 +1,352 @@
+//! x86-64 kernels: AVX2 (+F16C) and AVX-512 VNNI.
+//!
+//! Each gives exactly the portable kernel's result. Integer dot products are
+//! exact whatever the summation order. The float kernels keep the portable
+//! eight-lane order — lane `j` sums the products of columns `8b + j` in
+//! order of `b`, without fused multiply-add — and reduce the lanes with the
+//! same tree, so they match bit for bit as well.
+//!
+//! The int8 dot product uses the unsigned × signed byte instructions
+//! (`vpmaddubsw`, `vpdpbusd`) on `|w|` and `x · sign(w)`: both are exact
+//! because activations are in −127..=127 ([`super::quantize`]) and `|w| ≤ 128`.
+#![allow(unsafe_code)]
+
+use core::arch::x86_64::*;
+
+use super::portable::sum8;
+
+/// `out[r] = Σ w[r, c] x[c]` for f32 weights (little-endian bytes, `cols` per row).
+pub fn matvec_f32(out: &mut [f32], w: &[u8], cols: usize, x: &[f32]) {
+    if cols == 0 || x.len() < cols || w.len() < out.len() * cols * 4 {
+        return;
+    }
+    // SAFETY: the caller checked AVX2 (Isa::Avx2 or better); sizes checked above.
+    unsafe { matvec_float::<4>(out, w.as_ptr(), cols, x.as_ptr(), load_f32) }
+}
+
+/// Same for f16 weights.
+pub fn matvec_f16(out: &mut [f32], w: &[u8], cols: usize, x: &[f32]) {
+    if cols == 0 || x.len() < cols || w.len() < out.len() * cols * 2 {
+        return;
+    }
+    // SAFETY: as above (F16C comes with Isa::Avx2).
+    unsafe { matvec_float::<2>(out, w.as_ptr(), cols, x.as_ptr(), load_f16) }
+}
+
+#[inline(always)]
+unsafe fn load_f32(p: *const u8) -> __m256 {
+    _mm256_loadu_ps(p.cast())
+}
+
+#[inline(always)]
+unsafe fn load_f16(p: *const u8) -> __m256 {
+    _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
+}
+
+/// Lanes of an accumulator summed like [`sum8`].
+#[inline(always)]
+unsafe fn lanes(v: __m256) -> f32 {
+    let mut a = [0.0f32; 8];
+    _mm256_storeu_ps(a.as_mut_ptr(), v);
+    sum8(a)
+}
+
+/// Float matvec, four rows per pass (each activation block loaded once).
+/// `W` is the bytes per weight; `load` turns 8 weights into 8 f32.
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn matvec_float<const W: usize>(
+    out: &mut [f32],
+    w: *const u8,
+    cols: usize,
+    x: *const f32,
+    load: unsafe fn(*const u8) -> __m256,
+) {
+    let blocks = cols / 8;
+    let row_bytes = cols * W;
+    let tail = |row: *const u8| {
+        let mut t = 0.0f32;
+        for c in blocks * 8..cols {
+            let wv = match W {
+                4 => f32::from_le_bytes(core::ptr::read_unaligned(row.add(c * 4).cast())),
+                _ => half::f16::from_bits(u16::from_le_bytes(core::ptr::read_unaligned(
+                    row.add(c * 2).cast(),
+                )))
+                .to_f32(),
+            };
+            t += wv * *x.add(c);
+        }
+        t
+    };
+    let mut quads = out.chunks_exact_mut(4);
+    let mut r = 0;
+    for o in quads.by_ref() {
+        let rows = [0, 1, 2, 3].map(|i| w.add((r + i) * row_bytes));
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for b in 0..blocks {
+            let xv = _mm256_loadu_ps(x.add(b * 8));
+            for (a, row) in acc.iter_mut().zip(rows) {
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(load(row.add(b * 8 * W)), xv));
+            }
+        }
+        for ((o, a), row) in o.iter_mut().zip(acc).zip(rows) {
+            *o = lanes(a) + tail(row);
+        }
+        r += 4;
+    }
+    for o in quads.into_remainder() {
+        let row = w.add(r * row_bytes);
+        let mut acc = _mm256_setzero_ps();
+        for b in 0..blocks {
+            acc = _mm256_add_ps(
+                acc,
+                _mm256_mul_ps(load(row.add(b * 8 * W)), _mm256_loadu_ps(x.add(b * 8))),
+            );
+        }
+        *o = lanes(acc) + tail(row);
+        r += 1;
+    }
+}
+
+/// int8 matvec with per-(row, group) scales: `out[r] = Σ_g dot(w[r, g], x[g]) · (ws[r, g] · xs[g])`,
+/// the groups summed in order. `group` must be a multiple of 32.
+pub fn matvec_i8(
+    vnni: bool,
+    out: &mut [f32],
+    w: &[u8],
+    scales: &[u8],
+    cols: usize,
+    group: usize,
+    xq: &[i8],
+    xs: &[f32],
+) {
+    let groups = cols / group.max(1);
+    if group == 0
+        || group % 32 != 0
+        || cols % group != 0
+        || xq.len() < cols
+        || xs.len() < groups
+        || w.len() < out.len() * cols
+        || scales.len() < out.len() * groups * 4
+    {
+        return;
+    }
+    // SAFETY: sizes checked above; the caller checked the features.
+    unsafe {
+        if vnni {
+            matvec_i8_vnni(out, w, scales, cols, group, xq, xs)
+        } else {
+            matvec_i8_avx2(out, w, scales, cols, group, xq, xs)
+        }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn matvec_i8_avx2(
+    out: &mut [f32],
+    w: &[u8],
+    scales: &[u8],
+    cols: usize,
+    group: usize,
+    xq: &[i8],
+    xs: &[f32],
+) {
+    matvec_i8_body::<false>(out, w, scales, cols, group, xq, xs)
+}
+
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn matvec_i8_vnni(
+    out: &mut [f32],
+    w: &[u8],
+    scales: &[u8],
+    cols: usize,
+    group: usize,
+    xq: &[i8],
+    xs: &[f32],
+) {
+    matvec_i8_body::<true>(out, w, scales, cols, group, xq, xs)
+}
+
+/// One row-group's products summed into `acc` (eight i32 lanes).
+#[inline(always)]
+unsafe fn dot_bytes<const VNNI: bool>(acc: __m256i, w: *const u8, x: *const i8) -> __m256i {
+    let wv = _mm256_loadu_si256(w.cast());
+    let xv = _mm256_loadu_si256(x.cast());
+    let u = _mm256_abs_epi8(wv);
+    let s = _mm256_sign_epi8(xv, wv);
+    if VNNI {
+        _mm256_dpbusd_epi32(acc, u, s)
+    } else {
+        let p16 = _mm256_maddubs_epi16(u, s);
+        _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)))
+    }
+}
+
+/// Horizontal sums of four accumulators: `[Σa0, Σa1, Σa2, Σa3]`.
+#[inline(always)]
+unsafe fn sum4(a: [__m256i; 4]) -> [i32; 4] {
+    let s = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    let r = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+    let mut v = [0i32; 4];
+    _mm_storeu_si128(v.as_mut_ptr().cast(), r);
+    v
+}
+
+#[inline(always)]
+unsafe fn scale_at(scales: &[u8], index: usize) -> f32 {
+    f32::from_le_bytes(core::ptr::read_unaligned(
+        scales.as_ptr().add(index * 4).cast(),
+    ))
+}
+
+#[inline(always)]
+unsafe fn matvec_i8_body<const VNNI: bool>(
+    out: &mut [f32],
+    w: &[u8],
+    scales: &[u8],
+    cols: usize,
+    group: usize,
+    xq: &[i8],
+    xs: &[f32],
+) {
+    let groups = cols / group;
+    let (wp, xp) = (w.as_ptr(), xq.as_ptr());
+    let mut quads = out.chunks_exact_mut(4);
+    let mut r = 0;
+    for o in quads.by_ref() {
+        let mut acc = [0.0f32; 4];
+        for g in 0..groups {
+            let mut sums = [_mm256_setzero_si256(); 4];
+            for c in (g * group..(g + 1) * group).step_by(32) {
+                for (i, s) in sums.iter_mut().enumerate() {
+                    *s = dot_bytes::<VNNI>(*s, wp.add((r + i) * cols + c), xp.add(c));
+                }
+            }
+            let d = sum4(sums);
+            for i in 0..4 {
+                acc[i] += d[i] as f32 * (scale_at(scales, (r + i) * groups + g) * xs[g]);
+            }
+        }
+        o.copy_from_slice(&acc);
+        r += 4;
+    }
+    for o in quads.into_remainder() {
+        let mut acc = 0.0f32;
+        for g in 0..groups {
+            let mut s = _mm256_setzero_si256();
+            for c in (g * group..(g + 1) * group).step_by(32) {
+                s = dot_bytes::<VNNI>(s, wp.add(r * cols + c), xp.add(c));
+            }
+            let z = _mm256_setzero_si256();
+            let d = sum4([s, z, z, z])[0];
+            acc += d as f32 * (scale_at(scales, r * groups + g) * xs[g]);
+        }
+        *o = acc;
+        r += 1;
+    }
+}
+
+/// Exact `Σ a[i] · b[i]` of int8 bytes and int8 values.
+pub fn dot_i8(a: &[u8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    // SAFETY: the caller checked AVX2; reads within `n`.
+    unsafe { dot_i8_avx2(a.as_ptr(), b.as_ptr(), n) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i8_avx2(a: *const u8, b: *const i8, n: usize) -> i32 {
+    let mut acc = _mm256_setzero_si256();
+    let blocks = n / 32;
+    for i in 0..blocks {
+        acc = dot_bytes::<false>(acc, a.add(i * 32), b.add(i * 32));
+    }
+    let z = _mm256_setzero_si256();
+    let mut sum = sum4([acc, z, z, z])[0];
+    for i in blocks * 32..n {
+        sum += i32::from(*a.add(i) as i8) * i32::from(*b.add(i));
+    }
+    sum
+}
+
+/// Exact `Σ v[i] · w[i]` of int8 bytes and 16-bit weights.
+pub fn dot_i16(v: &[u8], w: &[i16]) -> i32 {
+    let n = v.len().min(w.len());
+    // SAFETY: the caller checked AVX2; reads within `n`.
+    unsafe { dot_i16_avx2(v.as_ptr(), w.as_ptr(), n) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i16_avx2(v: *const u8, w: *const i16, n: usize) -> i32 {
+    let mut acc = _mm256_setzero_si256();
+    let blocks = n / 16;
+    for i in 0..blocks {
+        let vv = _mm256_cvtepi8_epi16(_mm_loadu_si128(v.add(i * 16).cast()));
+        let wv = _mm256_loadu_si256(w.add(i * 16).cast());
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(vv, wv));
+    }
+    let z = _mm256_setzero_si256();
+    let mut sum = sum4([acc, z, z, z])[0];
+    for i in blocks * 16..n {
+        sum += i32::from(*v.add(i) as i8) * i32::from(*w.add(i));
+    }
+    sum
+}
+
+/// One group of [`super::quantize`] (same bits): returns the scale.
+pub fn quantize_group(x: &[f32], q: &mut [i8]) -> f32 {
+    let n = x.len().min(q.len());
+    // SAFETY: the caller checked AVX2; reads and writes within `n`.
+    unsafe { quantize_group_avx2(x.as_ptr(), q.as_mut_ptr(), n) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_group_avx2(x: *const f32, q: *mut i8, n: usize) -> f32 {
+    let blocks = n / 8;
+    let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    // max_ps(a, m) returns m when a is NaN: NaN is skipped, as in the portable loop.
+    let mut m = _mm256_setzero_ps();
+    for b in 0..blocks {
+        m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x.add(b * 8)), abs_mask), m);
+    }
+    let mut lanes = [0.0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+    let mut max = 0.0f32;
+    for i in 0..n - blocks * 8 {
+        let a = (*x.add(blocks * 8 + i)).abs();
+        if a > max {
+            max = a;
+        }
+    }
+    for a in lanes {
+        if a > max {
+            max = a;
+        }
+    }
+    if !(max > 0.0 && max.is_finite()) {
+        core::ptr::write_bytes(q, 0, n);
+        return 0.0;
+    }
+    let inv = 127.0 / max;
+    let invv = _mm256_set1_ps(inv);
+    let sign = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MIN));
+    let half = _mm256_set1_ps(0.5);
+    let (lo, hi) = (_mm256_set1_epi32(-127), _mm256_set1_epi32(127));
+    for b in 0..blocks {
+        let r = _mm256_mul_ps(_mm256_loadu_ps(x.add(b * 8)), invv);
+        let t = _mm256_add_ps(r, _mm256_or_ps(_mm256_and_ps(r, sign), half));
+        let ordered = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_ORD_Q>(r, r));
+        let i = _mm256_and_si256(_mm256_cvttps_epi32(t), ordered); // NaN → 0
+        let i = _mm256_min_epi32(_mm256_max_epi32(i, lo), hi);
+        let w = _mm256_packs_epi32(i, i); // i16: [0..4 0..4 | 4..8 4..8]
+        let w = _mm256_packs_epi16(w, w); // i8 lanes 0..4 in bytes 0..4 of each half
+        let lo4 = _mm256_castsi256_si128(w);
+        let hi4 = _mm256_extracti128_si256::<1>(w);
+        let bytes = _mm_unpacklo_epi32(lo4, hi4);
+        core::ptr::write_unaligned(q.add(b * 8).cast::<i64>(), _mm_cvtsi128_si64(bytes));
+    }
+    for i in blocks * 8..n {
+        let r = *x.add(i) * inv;
+        let h = f32::from_bits(0x3f00_0000 | (r.to_bits() & 0x8000_0000));
+        *q.add(i) = ((r + h) as i32).clamp(-127, 127) as i8;
+    }
+    max / 127.0
+}
