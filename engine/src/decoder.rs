@@ -236,6 +236,32 @@ impl Decoder {
         }
     }
 
+    /// The part of the state that decides which tokens are well-formed next:
+    /// two decoders with equal keys accept exactly the same token sequences
+    /// (times, the voice and the pitch and velocity of a half-built note do
+    /// not matter). [`crate::grammar::TokenMask`] remembers masks by it.
+    pub fn grammar_key(&self) -> Decoder {
+        let phase = match self.phase {
+            Phase::NotePitch { .. } => Phase::NotePitch { pitch: 0 },
+            Phase::NoteVelocity { .. } => Phase::NoteVelocity {
+                pitch: 0,
+                velocity: 0,
+            },
+            p => p,
+        };
+        Decoder {
+            phase,
+            origin: 0,
+            bar_start: 0,
+            bar_ticks: self.bar_ticks,
+            bar_seen: false,
+            position: self.position,
+            pending_rest: 0,
+            voice: 0,
+            opened: self.opened,
+        }
+    }
+
     /// Would `tokens`, pushed in order from the current state, all be well-formed?
     pub fn accepts(&self, tokens: impl IntoIterator<Item = Token>) -> bool {
         let mut probe = *self;

@@ -1,5 +1,6 @@
-//! Generation end to end: sample a token, feed it back, expand its BPE,
-//! decode it and schedule the notes as timed MIDI messages.
+//! Generation end to end: sample a token, expand its BPE, decode it,
+//! schedule the notes as timed MIDI messages and feed it back (computing
+//! only the logits the grammar allows next).
 //!
 //! ```no_run
 //! # use kantor_engine::{generator::Generator, model::Model, sampler::{Sampler, SamplerConfig},
@@ -21,7 +22,7 @@
 //! ```
 
 use crate::decoder::Decoder;
-use crate::grammar::mask_ill_formed;
+use crate::grammar::TokenMask;
 use crate::sampler::Sampler;
 use crate::session::{Session, SessionError};
 use crate::stream::{Scheduler, TimedMessage};
@@ -34,6 +35,7 @@ pub struct Generator<'m, 'b, const Q: usize> {
     session: Session<'m, 'b>,
     sampler: Sampler,
     constrained: bool,
+    mask: TokenMask,
     decoder: Decoder,
     scheduler: Scheduler<Q>,
     fed: bool,
@@ -48,6 +50,7 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
             session,
             sampler,
             constrained,
+            mask: TokenMask::new(),
             decoder: Decoder::new(),
             scheduler: Scheduler::new(),
             fed: false,
@@ -56,11 +59,30 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
         }
     }
 
-    /// Feed a prompt token: run the model on it and decode it.
+    /// Feed a prompt token: decode it and run the model on it. When
+    /// constrained, the logits of the tokens that may not follow are −∞
+    /// (and not computed at all).
     pub fn feed(&mut self, id: u16) -> Result<(), SessionError> {
-        self.session.forward(id)?;
-        self.fed = true;
+        if usize::from(id) >= self.session.model().config.vocab_size {
+            return Err(SessionError::TokenOutOfRange(id));
+        }
         self.decode(id);
+        self.fed = true;
+        if !self.constrained {
+            self.session.forward(id)?;
+            return Ok(());
+        }
+        let model = self.session.model();
+        let vocab = model.config.vocab_size;
+        match self.mask.allowed(&self.decoder, &model.bpe, vocab) {
+            Some(set) => {
+                self.session.forward_masked(id, Some(set))?;
+            }
+            None => {
+                let logits = self.session.forward(id)?;
+                crate::grammar::mask_ill_formed(logits, &self.decoder, &model.bpe);
+            }
+        }
         Ok(())
     }
 
@@ -69,10 +91,6 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
     pub fn step(&mut self) -> Result<u16, SessionError> {
         if !self.fed {
             self.feed(BOS_ID)?;
-        }
-        if self.constrained {
-            let bpe = self.session.model().bpe;
-            mask_ill_formed(self.session.logits_mut(), &self.decoder, &bpe);
         }
         let id = self.session.sample(&mut self.sampler);
         self.feed(id)?;

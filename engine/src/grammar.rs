@@ -1,5 +1,12 @@
 //! Grammar-constrained decoding: mask every token whose expansion the
 //! decoder would reject, so that sampled output is always playable.
+//!
+//! Checking a token replays its BPE expansion through the decoder, a few
+//! hundred instructions, so checking the whole vocabulary each step costs
+//! more than sampling. The decoder visits few distinct states (what it
+//! expects next, the meter, the position in the bar), so [`TokenMask`]
+//! remembers the allowed set of the last [`TokenMask::ENTRIES`] states and
+//! most steps only copy a bit set.
 
 use crate::bpe::BpeTable;
 use crate::decoder::Decoder;
@@ -9,17 +16,121 @@ use crate::decoder::Decoder;
 pub fn mask_ill_formed(logits: &mut [f32], decoder: &Decoder, bpe: &BpeTable<'_>) -> usize {
     let mut allowed = 0;
     for (id, logit) in logits.iter_mut().enumerate() {
-        let ok = u16::try_from(id).is_ok_and(|id| {
-            decoder.accepts(
-                bpe.expand(id)
-                    .map(crate::vocab::Token::from_id)
-                    .map_while(|t| t),
-            )
-        });
-        if ok {
+        if well_formed(decoder, bpe, id) {
             allowed += 1;
         } else {
             *logit = f32::NEG_INFINITY;
+        }
+    }
+    allowed
+}
+
+fn well_formed(decoder: &Decoder, bpe: &BpeTable<'_>, id: usize) -> bool {
+    u16::try_from(id).is_ok_and(|id| {
+        decoder.accepts(
+            bpe.expand(id)
+                .map(crate::vocab::Token::from_id)
+                .map_while(|t| t),
+        )
+    })
+}
+
+/// Words of a remembered token set: room for vocabularies of up to 1024 ids
+/// (larger ones are checked token by token every step).
+const WORDS: usize = 32;
+
+/// The allowed next tokens of recent decoder states, as bit sets.
+#[derive(Clone, Debug)]
+pub struct TokenMask {
+    keys: [Option<Decoder>; Self::ENTRIES],
+    sets: [[u32; WORDS]; Self::ENTRIES],
+    next: usize,
+    misses: u32,
+}
+
+impl Default for TokenMask {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TokenMask {
+    /// States remembered (the oldest is replaced first).
+    pub const ENTRIES: usize = 32;
+
+    /// Nothing remembered yet.
+    pub const fn new() -> Self {
+        TokenMask {
+            keys: [None; Self::ENTRIES],
+            sets: [[0; WORDS]; Self::ENTRIES],
+            next: 0,
+            misses: 0,
+        }
+    }
+
+    /// The allowed set of `decoder`'s state over a vocabulary of `vocab`
+    /// ids (bit `id % 32` of word `id / 32`), or `None` where the vocabulary
+    /// is too large to remember.
+    pub fn allowed(
+        &mut self,
+        decoder: &Decoder,
+        bpe: &BpeTable<'_>,
+        vocab: usize,
+    ) -> Option<&[u32]> {
+        let words = vocab.div_ceil(32);
+        if words > WORDS {
+            return None;
+        }
+        let key = decoder.grammar_key();
+        let slot = match self.keys.iter().position(|k| *k == Some(key)) {
+            Some(slot) => slot,
+            None => {
+                let slot = self.next;
+                self.next = (self.next + 1) % Self::ENTRIES;
+                self.misses = self.misses.saturating_add(1);
+                let set = &mut self.sets[slot];
+                set.fill(0);
+                for id in 0..vocab {
+                    if well_formed(decoder, bpe, id) {
+                        set[id / 32] |= 1 << (id % 32);
+                    }
+                }
+                self.keys[slot] = Some(key);
+                slot
+            }
+        };
+        self.sets.get(slot).map(|s| &s[..words])
+    }
+
+    /// How often a state's set had to be computed.
+    pub fn misses(&self) -> u32 {
+        self.misses
+    }
+
+    /// [`mask_ill_formed`], remembering the answer: the same logits, the
+    /// same count.
+    pub fn mask(&mut self, logits: &mut [f32], decoder: &Decoder, bpe: &BpeTable<'_>) -> usize {
+        match self.allowed(decoder, bpe, logits.len()) {
+            Some(set) => apply(set, logits),
+            None => mask_ill_formed(logits, decoder, bpe),
+        }
+    }
+}
+
+/// Set every logit outside `set` to −∞; returns how many are inside.
+pub fn apply(set: &[u32], logits: &mut [f32]) -> usize {
+    let mut allowed = 0;
+    for (chunk, &word) in logits.chunks_mut(32).zip(set) {
+        if word == u32::MAX {
+            allowed += chunk.len();
+            continue;
+        }
+        for (i, l) in chunk.iter_mut().enumerate() {
+            if word & (1 << i) != 0 {
+                allowed += 1;
+            } else {
+                *l = f32::NEG_INFINITY;
+            }
         }
     }
     allowed
@@ -44,5 +155,34 @@ mod tests {
             let is_velocity = matches!(Token::from_id(id as u16), Some(Token::Velocity(_)));
             assert_eq!(l.is_finite(), is_velocity);
         }
+    }
+
+    #[test]
+    fn remembered_masks_equal_fresh_ones_along_a_random_walk() {
+        // Walk the grammar by always taking a pseudo-random allowed token and
+        // compare the remembered mask with a fresh one at every step.
+        let bpe = BpeTable::empty();
+        let mut decoder = Decoder::new();
+        let mut mask = TokenMask::new();
+        let mut seed = 7u32;
+        for step in 0..3000 {
+            let mut fresh = [0.0f32; VOCAB_SIZE];
+            let n = mask_ill_formed(&mut fresh, &decoder, &bpe);
+            let mut cached = [0.0f32; VOCAB_SIZE];
+            assert_eq!(mask.mask(&mut cached, &decoder, &bpe), n, "step {step}");
+            assert_eq!(
+                cached.map(f32::to_bits),
+                fresh.map(f32::to_bits),
+                "step {step}"
+            );
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let allowed: heapless::Vec<u16, VOCAB_SIZE> = (0..VOCAB_SIZE as u16)
+                .filter(|&i| fresh[usize::from(i)].is_finite())
+                .collect();
+            let id = allowed[(seed >> 8) as usize % allowed.len()];
+            decoder.push_id(id).unwrap();
+        }
+        // Most steps are answered from memory.
+        assert!(mask.misses() < 1000, "{}", mask.misses());
     }
 }

@@ -6,7 +6,8 @@
 //! choice among the first `k` candidates in id order (or the whole
 //! vocabulary when top-k is off). Candidates are ranked by logit with ties
 //! broken by id, a total order, so the choice is the same on every platform
-//! and with every sorting algorithm.
+//! and with every sorting algorithm. Only the tokens the grammar left in
+//! are ranked (a selection, then a sort of the best k).
 
 /// A small, fast, deterministic random generator (xorshift64*).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,9 +93,6 @@ impl Sampler {
                 *v = f32::MAX;
             }
         }
-        for (i, o) in order.iter_mut().enumerate() {
-            *o = i as u16;
-        }
         let by_rank = |a: &u16, b: &u16| {
             let (la, lb) = (logits[usize::from(*a)], logits[usize::from(*b)]);
             lb.total_cmp(&la).then(a.cmp(b))
@@ -106,20 +104,31 @@ impl Sampler {
         if k == 0 {
             return 0;
         }
-        let candidates = if k < n {
-            order.select_nth_unstable_by(k - 1, by_rank);
-            let top = &mut order[..k];
-            top.sort_unstable_by(by_rank);
-            top
-        } else {
-            order.sort_unstable_by(by_rank);
-            order
-        };
-        let best = logits[usize::from(candidates[0])];
-        if best == f32::NEG_INFINITY {
+        // Only tokens that can be chosen are ranked: a masked token (−∞) has
+        // probability 0 wherever it would rank, so leaving it out changes no
+        // choice, and a grammar mask leaves few tokens in.
+        let mut live = 0;
+        for (id, &l) in logits.iter().enumerate() {
+            if l > f32::NEG_INFINITY {
+                order[live] = id as u16;
+                live += 1;
+            }
+        }
+        if live == 0 {
             // Everything is masked: uniform over the first k ids.
             return (self.rng.next_u32() % k as u32) as u16;
         }
+        let live = &mut order[..live];
+        let candidates = if k < live.len() {
+            live.select_nth_unstable_by(k - 1, by_rank);
+            let top = &mut live[..k];
+            top.sort_unstable_by(by_rank);
+            top
+        } else {
+            live.sort_unstable_by(by_rank);
+            live
+        };
+        let best = logits[usize::from(candidates[0])];
         let t = self.config.temperature;
         if t.is_nan() || t <= 0.0 {
             return candidates[0]; // greedy

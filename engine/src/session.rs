@@ -348,6 +348,20 @@ impl<'m, 'b> Session<'m, 'b> {
 
     /// Feed one token; returns the logits for the next.
     pub fn forward(&mut self, token: u16) -> Result<&mut [f32], SessionError> {
+        self.forward_masked(token, None)
+    }
+
+    /// [`Session::forward`], computing only the logits of the tokens in
+    /// `allowed` (a bit set over the vocabulary, as
+    /// [`crate::grammar::TokenMask::allowed`] gives) and setting the others
+    /// to −∞: the output layer is the largest matmul of a small model, and
+    /// after most tokens the grammar allows only a few kinds. The allowed
+    /// logits are exactly those `forward` gives.
+    pub fn forward_masked(
+        &mut self,
+        token: u16,
+        allowed: Option<&[u32]>,
+    ) -> Result<&mut [f32], SessionError> {
         let c = self.model.config;
         let w = &self.model.weights;
         if usize::from(token) >= c.vocab_size {
@@ -435,7 +449,25 @@ impl<'m, 'b> Session<'m, 'b> {
 
         rmsnorm(xb, x, w.norm, c.norm_eps);
         let xin = prepare(isa, format, xb, &mut q8);
-        matvec(isa, logits, &w.embedding, xb, xin.as_ref());
+        let Some(set) = allowed else {
+            matvec(isa, logits, &w.embedding, xb, xin.as_ref());
+            return Ok(logits);
+        };
+        // Runs of consecutive allowed ids, each one matvec.
+        let allowed_at = |id: usize| set.get(id / 32).is_some_and(|w| w & (1 << (id % 32)) != 0);
+        let mut id = 0;
+        while id < logits.len() {
+            let start = id;
+            let on = allowed_at(id);
+            while id < logits.len() && allowed_at(id) == on {
+                id += 1;
+            }
+            let run = &mut logits[start..id];
+            match w.embedding.rows(start, id).filter(|_| on) {
+                Some(rows) => matvec(isa, run, &rows, xb, xin.as_ref()),
+                None => run.fill(f32::NEG_INFINITY),
+            }
+        }
         Ok(logits)
     }
 }

@@ -100,6 +100,37 @@ pub struct Matrix<'a> {
     pub data: MatrixData<'a>,
 }
 
+impl<'a> Matrix<'a> {
+    /// Rows `start..end` as a matrix of their own (`None` if out of range).
+    pub fn rows(&self, start: usize, end: usize) -> Option<Matrix<'a>> {
+        if start > end || end > self.rows {
+            return None;
+        }
+        let (c, n) = (self.cols, end - start);
+        let data = match self.data {
+            MatrixData::F32(b) => MatrixData::F32(b.get(start * c * 4..end * c * 4)?),
+            MatrixData::F16(b) => MatrixData::F16(b.get(start * c * 2..end * c * 2)?),
+            MatrixData::Int8 {
+                weights,
+                scales,
+                group_size,
+            } => {
+                let g = c / group_size.max(1) * 4;
+                MatrixData::Int8 {
+                    weights: weights.get(start * c..end * c)?,
+                    scales: F32Bytes(scales.0.get(start * g..end * g)?),
+                    group_size,
+                }
+            }
+        };
+        Some(Matrix {
+            rows: n,
+            cols: c,
+            data,
+        })
+    }
+}
+
 /// The weights of one Transformer block.
 #[derive(Clone, Copy, Debug)]
 pub struct Layer<'a> {

@@ -116,7 +116,7 @@ mod app {
     #[cfg(feature = "qemu")]
     mod qemu {
         use kantor_engine::decoder::Decoder;
-        use kantor_engine::grammar::mask_ill_formed;
+        use kantor_engine::grammar::TokenMask;
         use kantor_engine::model::Model;
         use kantor_engine::sampler::Sampler;
         use kantor_engine::session::Session;
@@ -139,7 +139,8 @@ mod app {
         }
 
         /// Cycles of the three parts of a generation step over 64 steps from
-        /// a fresh cache: (steps, forward pass, grammar mask, sampling).
+        /// a fresh cache, as the generator runs them: (steps, forward pass,
+        /// grammar mask, sampling).
         pub fn profile(
             model: &Model<'_>,
             memory: &mut [u8],
@@ -151,21 +152,23 @@ mod app {
             };
             let mut sampler = Sampler::new(SAMPLER, SEED);
             let mut decoder = Decoder::new();
+            let mut mask = TokenMask::new();
+            let vocab = model.config.vocab_size;
             let (mut forward, mut grammar, mut sample) = (0, 0, 0);
             let mut token = BOS_ID;
             for _ in 0..STEPS {
                 let t0 = clock.cycles();
-                let _ = session.forward(token);
-                let t1 = clock.cycles();
                 for base in model.bpe.expand(token) {
                     let _ = decoder.push_id(base);
                 }
-                mask_ill_formed(session.logits_mut(), &decoder, &model.bpe);
+                let allowed = mask.allowed(&decoder, &model.bpe, vocab);
+                let t1 = clock.cycles();
+                let _ = session.forward_masked(token, allowed);
                 let t2 = clock.cycles();
                 token = session.sample(&mut sampler);
                 let t3 = clock.cycles();
-                forward += t1 - t0;
-                grammar += t2 - t1;
+                grammar += t1 - t0;
+                forward += t2 - t1;
                 sample += t3 - t2;
             }
             (STEPS, forward, grammar, sample)

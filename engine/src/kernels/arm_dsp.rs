@@ -118,46 +118,107 @@ pub fn matvec_i8(
     xs: &[f32],
 ) {
     let groups = cols / group.max(1);
+    let rows = out.len();
     if group == 0
         || group % 8 != 0
         || cols % group != 0
         || packed.len() < cols / 2
         || xs.len() < groups
-        || w.len() < out.len() * cols
-        || scales.len() < out.len() * groups * 4
+        || w.len() < rows * cols
+        || scales.len() < rows * groups * 4
     {
         return;
     }
-    let mut pairs = out.chunks_exact_mut(2);
+    // Scales as f32 where the file keeps them aligned (an exported model
+    // does); bytes otherwise.
+    let aligned: Option<&[f32]> = bytemuck::try_cast_slice(&scales[..rows * groups * 4]).ok();
+    let scale = |i: usize| match aligned {
+        // SAFETY: i < rows * groups (the loops below).
+        Some(s) => unsafe { *s.get_unchecked(i) },
+        None => f32_le(&scales[i * 4..i * 4 + 4]),
+    };
+    let blocks = group / 8;
+    let (wp, xp) = (w.as_ptr(), packed.as_ptr());
     let mut r = 0;
-    for pair in pairs.by_ref() {
-        let (ra, rb) = (&w[r * cols..][..cols], &w[(r + 1) * cols..][..cols]);
-        let (sa, sb) = (&scales[r * groups * 4..], &scales[(r + 1) * groups * 4..]);
+    while r + 2 <= rows {
         let (mut acc_a, mut acc_b) = (0.0f32, 0.0f32);
-        for (g, &s) in xs.iter().enumerate().take(groups) {
-            let at = g * group;
-            // SAFETY-free: the slices are in range by the checks above.
-            let (da, db) = dot_packed_pair(
-                &ra[at..at + group],
-                &rb[at..at + group],
-                &packed[at / 2..(at + group) / 2],
-            );
-            acc_a += da as f32 * (f32_le(&sa[g * 4..g * 4 + 4]) * s);
-            acc_b += db as f32 * (f32_le(&sb[g * 4..g * 4 + 4]) * s);
+        for g in 0..groups {
+            // SAFETY: rows r and r + 1, group g: in range by the checks above.
+            let (da, db) = unsafe {
+                pair_blocks(
+                    wp.add(r * cols + g * group),
+                    wp.add((r + 1) * cols + g * group),
+                    xp.add(g * group / 2),
+                    blocks,
+                )
+            };
+            // SAFETY: g < groups <= xs.len().
+            let s = unsafe { *xs.get_unchecked(g) };
+            acc_a += da as f32 * (scale(r * groups + g) * s);
+            acc_b += db as f32 * (scale((r + 1) * groups + g) * s);
         }
-        pair[0] = acc_a;
-        pair[1] = acc_b;
+        out[r] = acc_a;
+        out[r + 1] = acc_b;
         r += 2;
     }
-    if let Some(o) = pairs.into_remainder().first_mut() {
+    if r < rows {
         let row = &w[r * cols..][..cols];
-        let rs = &scales[r * groups * 4..];
         let mut acc = 0.0f32;
         for (g, &s) in xs.iter().enumerate().take(groups) {
             let at = g * group;
             let d = dot_packed(&row[at..at + group], &packed[at / 2..(at + group) / 2]);
-            acc += d as f32 * (f32_le(&rs[g * 4..g * 4 + 4]) * s);
+            acc += d as f32 * (scale(r * groups + g) * s);
         }
-        *o = acc;
+        out[r] = acc;
     }
+}
+
+/// The loop of [`dot_packed_pair`] over `blocks` blocks of 8 weights.
+///
+/// # Safety
+/// `a` and `b` must be readable for `blocks * 8` bytes and `x` (word-aligned)
+/// for `blocks * 4` words.
+#[inline(always)]
+unsafe fn pair_blocks(a: *const u8, b: *const u8, x: *const u32, blocks: usize) -> (i32, i32) {
+    let (mut sa, mut sb) = (0i32, 0i32);
+    core::arch::asm!(
+        "2:",
+        "ldrd {x0}, {x1}, [{xp}], #8",
+        "ldr {wa}, [{pa}], #4",
+        "ldr {wb}, [{pb}], #4",
+        "sxtb16 {t}, {wa}",
+        "smlad {sa}, {t}, {x0}, {sa}",
+        "sxtb16 {t}, {wa}, ror #8",
+        "smlad {sa}, {t}, {x1}, {sa}",
+        "sxtb16 {t}, {wb}",
+        "smlad {sb}, {t}, {x0}, {sb}",
+        "sxtb16 {t}, {wb}, ror #8",
+        "smlad {sb}, {t}, {x1}, {sb}",
+        "ldrd {x0}, {x1}, [{xp}], #8",
+        "ldr {wa}, [{pa}], #4",
+        "ldr {wb}, [{pb}], #4",
+        "sxtb16 {t}, {wa}",
+        "smlad {sa}, {t}, {x0}, {sa}",
+        "sxtb16 {t}, {wa}, ror #8",
+        "smlad {sa}, {t}, {x1}, {sa}",
+        "sxtb16 {t}, {wb}",
+        "smlad {sb}, {t}, {x0}, {sb}",
+        "sxtb16 {t}, {wb}, ror #8",
+        "smlad {sb}, {t}, {x1}, {sb}",
+        "subs {n}, {n}, #1",
+        "bne 2b",
+        pa = inout(reg) a => _,
+        pb = inout(reg) b => _,
+        xp = inout(reg) x => _,
+        n = inout(reg) blocks => _,
+        sa = inout(reg) sa,
+        sb = inout(reg) sb,
+        wa = out(reg) _,
+        wb = out(reg) _,
+        x0 = out(reg) _,
+        x1 = out(reg) _,
+        t = out(reg) _,
+        options(nostack, readonly),
+    );
+    (sa, sb)
 }
