@@ -2,7 +2,8 @@
 # Build the firmware for the STM32F405 (thumbv7em-none-eabihf).
 #   tools/firmware-build.sh [--qemu] [extra cargo args]
 # Uses rustup's target where installed, else Debian's rustc-web with
-# -Zbuild-std=core (see tools/setup.sh). Prints the ELF path.
+# -Zbuild-std=core (see tools/setup.sh). Prints the ELF path (CARGO_TARGET_DIR
+# is honoured).
 set -euo pipefail
 cd "$(dirname "$0")/../firmware"
 features=()
@@ -17,4 +18,4 @@ else
   PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo build --release \
     -Zbuild-std=core --target "$target" "${features[@]}" "$@" >&2
 fi
-echo "$PWD/target/$target/release/kantor-firmware"
+echo "${CARGO_TARGET_DIR:-$PWD/target}/$target/release/kantor-firmware"

@@ -13,8 +13,8 @@
 //! positions it was trained on, and a player can run forever.
 
 use crate::kernels::{
-    dot_f32, dot_i16_with, dot_i8_with, exp, pack_pairs, pack_pairs_i16, quantize, quantize_with,
-    rope_angles, rope_rotate, softmax, Isa,
+    axpy_with, dot_f32_with, dot_i16_with, dot_i8_with, exp, pack_pairs, pack_pairs_i16, quantize,
+    quantize_with, rope_angles, rope_rotate, softmax, Isa,
 };
 
 /// How cache entries are stored.
@@ -299,15 +299,13 @@ impl<'a> KvCache<'a> {
                 KvStore::F32 { keys, values } => {
                     for (t, s) in scores.iter_mut().enumerate() {
                         let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
-                        *s = dot_f32(q, k) * scale;
+                        *s = dot_f32_with(isa, q, k) * scale;
                     }
                     softmax(scores);
                     o.fill(0.0);
                     for (t, &p) in scores.iter().enumerate() {
                         let at = head_at(t);
-                        for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
-                            *x += p * v;
-                        }
+                        axpy_with(isa, o, p, values.get(at..at + hd).unwrap_or(&[]));
                     }
                 }
                 KvStore::F16 { keys, values } => {

@@ -16,7 +16,7 @@ mod app {
     use cortex_m_rt::{entry, exception, ExceptionFrame};
     use cortex_m_semihosting::hprintln;
     use kantor_engine::model::Model;
-    use kantor_firmware::sequencer::Sequencer;
+    use kantor_firmware::sequencer::{Budget, Sequencer};
     use kantor_firmware::settings::{generator, MODEL, SESSION_MEMORY};
 
     use crate::board::selected::{self as board, memory, Board};
@@ -63,26 +63,31 @@ mod app {
         {
             let _ = core_hz;
             // Plays forever: the KV cache slides, the sampler never runs out.
-            let _ = sequencer.run(None);
+            let _ = sequencer.run(Budget::Forever);
             board::reset()
         }
         #[cfg(feature = "qemu")]
         {
             use kantor_engine::session::Session;
-            use kantor_firmware::settings::{session_options, TEST_TOKENS};
-            let report = match sequencer.run(Some(TEST_TOKENS)) {
+            use kantor_firmware::settings::session_options;
+            #[cfg(not(feature = "soak"))]
+            let budget = Budget::Tokens(kantor_firmware::settings::TEST_TOKENS);
+            #[cfg(feature = "soak")]
+            let budget = Budget::Seconds(kantor_firmware::settings::SOAK_SECONDS);
+            let report = match sequencer.run(budget) {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
             hprintln!(
-                "KANTOR-REPORT tokens={} ill_formed={} dropped={} messages={} clocks={} bytes={} evictions={}",
+                "KANTOR-REPORT tokens={} ill_formed={} dropped={} messages={} clocks={} bytes={} evictions={} elapsed_us={}",
                 report.tokens,
                 report.ill_formed,
                 report.dropped_notes,
                 report.messages,
                 report.clocks,
                 report.bytes,
-                report.evictions
+                report.evictions,
+                report.elapsed_us
             );
             hprintln!(
                 "KANTOR-REPORT generate_cycles={} max_token_cycles={} calibration_instructions={} calibration_cycles={} core_hz={}",

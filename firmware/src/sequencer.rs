@@ -20,6 +20,18 @@ use crate::settings::MAX_TOKENS_PER_TICK;
 /// MIDI tempo before the model sets one (120 BPM).
 pub const DEFAULT_MICROS_PER_QUARTER: u32 = 500_000;
 
+/// When a performance stops generating (the last notes then ring out and
+/// `Stop` is sent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Never: play forever.
+    Forever,
+    /// After this many tokens (the first `Bos` included).
+    Tokens(u32),
+    /// After this many seconds of the clock.
+    Seconds(u32),
+}
+
 /// What a performance did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Report {
@@ -41,6 +53,8 @@ pub struct Report {
     pub generate_cycles: u64,
     /// Most cycles one token took.
     pub max_token_cycles: u64,
+    /// Microseconds of the clock from `Start` to `Stop`.
+    pub elapsed_us: u64,
 }
 
 /// Generator + MIDI output + clock.
@@ -65,14 +79,14 @@ impl<'m, 'b, const Q: usize, W: embedded_io::Write, C: Clock> Sequencer<'m, 'b, 
         self.out.into_inner()
     }
 
-    /// Play. With `budget`, generation stops after that many tokens, the
-    /// last notes ring out and `Stop` is sent; without, it plays forever.
-    pub fn run(&mut self, budget: Option<u32>) -> Result<Report, W::Error> {
+    /// Play until the budget is spent and the last notes have rung out.
+    pub fn run(&mut self, budget: Budget) -> Result<Report, W::Error> {
         let mut report = Report::default();
         let mut micros_per_quarter = DEFAULT_MICROS_PER_QUARTER;
         let mut generating = true;
         let mut half_tick: u64 = 0;
         let mut deadline = self.clock.now_us();
+        let start_us = deadline;
         self.out.realtime(SystemRealtime::Start)?;
         loop {
             let tick = (half_tick / 2) as u32;
@@ -81,7 +95,14 @@ impl<'m, 'b, const Q: usize, W: embedded_io::Write, C: Clock> Sequencer<'m, 'b, 
                 && self.generator.decoder().now() <= tick
                 && this_tick < MAX_TOKENS_PER_TICK
             {
-                if budget.is_some_and(|b| self.generator.tokens() >= b) {
+                let spent = match budget {
+                    Budget::Forever => false,
+                    Budget::Tokens(n) => self.generator.tokens() >= n,
+                    Budget::Seconds(s) => {
+                        self.clock.now_us().saturating_sub(start_us) >= u64::from(s) * 1_000_000
+                    }
+                };
+                if spent {
                     self.generator.finish();
                     generating = false;
                     break;
@@ -126,6 +147,7 @@ impl<'m, 'b, const Q: usize, W: embedded_io::Write, C: Clock> Sequencer<'m, 'b, 
         report.dropped_notes = self.generator.dropped_notes();
         report.bytes = self.out.bytes_written();
         report.evictions = self.generator.session().evictions() as u32;
+        report.elapsed_us = self.clock.now_us().saturating_sub(start_us);
         Ok(report)
     }
 }
@@ -143,7 +165,7 @@ pub fn reference_stream<const Q: usize>(
         crate::clock::VirtualClock::default(),
     );
     // A full buffer is reported by the writer as an error: the report is then partial.
-    sequencer.run(Some(tokens)).unwrap_or_default()
+    sequencer.run(Budget::Tokens(tokens)).unwrap_or_default()
 }
 
 /// An `embedded-io` writer into a fixed buffer.

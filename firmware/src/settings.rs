@@ -27,6 +27,10 @@ pub const QUEUE: usize = 64;
 /// Tokens the QEMU test image generates before it stops.
 pub const TEST_TOKENS: u32 = 192;
 
+/// Seconds of music the soak image (`--features qemu,soak`,
+/// `tools/firmware-soak.sh`) plays before it stops: a little over an hour.
+pub const SOAK_SECONDS: u32 = 3660;
+
 /// Most tokens generated for one grid tick before playback moves on anyway.
 pub const MAX_TOKENS_PER_TICK: u32 = 64;
 

@@ -196,6 +196,30 @@ pub fn matvec(
     }
 }
 
+/// [`dot_f32`] by the kernels of `isa` (the same bits).
+#[inline]
+pub fn dot_f32_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_x86() {
+        return x86::dot_f32(a, b);
+    }
+    let _ = isa;
+    dot_f32(a, b)
+}
+
+/// `y += a · x`, elementwise, by the kernels of `isa` (the same bits).
+#[inline]
+pub fn axpy_with(isa: Isa, y: &mut [f32], a: f32, x: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_x86() {
+        return x86::axpy(y, a, x);
+    }
+    let _ = isa;
+    for (v, &u) in y.iter_mut().zip(x) {
+        *v += a * u;
+    }
+}
+
 /// Exact dot product of int8 bytes `a` with int8 `b` (`b_packed` is `b` laid
 /// out by [`pack_pairs`]), by the kernels of `isa`: a key against a query.
 #[inline]

@@ -350,3 +350,50 @@ unsafe fn quantize_group_avx2(x: *const f32, q: *mut i8, n: usize) -> f32 {
     }
     max / 127.0
 }
+
+/// [`super::dot_f32`] (same lanes, same tree, no FMA: the same bits).
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    // SAFETY: the caller checked AVX2; reads within `n`.
+    unsafe { dot_f32_avx2(a.as_ptr(), b.as_ptr(), n) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn dot_f32_avx2(a: *const f32, b: *const f32, n: usize) -> f32 {
+    let blocks = n / 8;
+    let mut acc = _mm256_setzero_ps();
+    for i in 0..blocks {
+        acc = _mm256_add_ps(
+            acc,
+            _mm256_mul_ps(_mm256_loadu_ps(a.add(i * 8)), _mm256_loadu_ps(b.add(i * 8))),
+        );
+    }
+    let mut tail = 0.0f32;
+    for i in blocks * 8..n {
+        tail += *a.add(i) * *b.add(i);
+    }
+    lanes(acc) + tail
+}
+
+/// `y[i] += a · x[i]` (elementwise: the same bits as the scalar loop).
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    let n = y.len().min(x.len());
+    // SAFETY: the caller checked AVX2; reads and writes within `n`.
+    unsafe { axpy_avx2(y.as_mut_ptr(), a, x.as_ptr(), n) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn axpy_avx2(y: *mut f32, a: f32, x: *const f32, n: usize) {
+    let blocks = n / 8;
+    let av = _mm256_set1_ps(a);
+    for i in 0..blocks {
+        let v = _mm256_add_ps(
+            _mm256_loadu_ps(y.add(i * 8)),
+            _mm256_mul_ps(av, _mm256_loadu_ps(x.add(i * 8))),
+        );
+        _mm256_storeu_ps(y.add(i * 8), v);
+    }
+    for i in blocks * 8..n {
+        *y.add(i) += a * *x.add(i);
+    }
+}
