@@ -324,6 +324,12 @@ impl Peers {
     /// Build both programs from a checkout holding llama2.c's `run.c` and
     /// `runq.c`: `gcc -Ofast -march=native`, one thread (no `-fopenmp`).
     pub fn build(peer_dir: &Path) -> Result<Peers> {
+        if !peer_dir.is_dir() {
+            bail!(
+                "--peer-llama2c {}: no such directory (expected a llama2.c checkout holding run.c and runq.c, such as ../shared/peers/llama2.c)",
+                peer_dir.display()
+            );
+        }
         for program in [Program::Run, Program::Runq] {
             let source = peer_dir.join(program.source());
             if !source.is_file() {
@@ -672,6 +678,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = Peers::build(dir.path()).err().unwrap().to_string();
         assert!(e.contains("no run.c"), "{e}");
+        let e = Peers::build(&dir.path().join("absent"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("no such directory"), "{e}");
     }
 
     #[test]
