@@ -205,50 +205,58 @@ const CHECK_POSITIONS: usize = 16;
 /// How close run.c's logits must come to the engine's f32 ones: absolute,
 /// or relative to the largest logit once that is over 1.
 const F32_TOLERANCE: f32 = 1e-3;
-/// How close runq.c's logits must come to the engine's int8 ones, relative
-/// to the largest logit (both quantize activations in groups of 64, in a
-/// different order of operations).
+/// How close runq.c's logits of `Bos` at position 0 must come to the engine's
+/// int8 ones, relative to the largest logit.
 const INT8_TOLERANCE: f32 = 0.02;
+/// At later positions the two int8 paths may part: where one rounds an
+/// activation to the next int8 step and the other does not (the order of
+/// float operations differs), the difference grows to the size of the
+/// quantization error itself. So there runq.c must be at most this many
+/// times as far from the engine's f32 logits as the engine's int8 ones are.
+const INT8_ERROR_FACTOR: f32 = 2.0;
 
-/// Per position: largest |engine − peer| and largest |engine|; an error for
-/// non-finite logits.
-fn differences(engine: &[Vec<f32>], peer: &[Vec<f32>]) -> Result<Vec<(f32, f32)>> {
+/// Per position: largest |a − b| and largest |b|; an error for non-finite logits.
+fn differences(a: &[Vec<f32>], b: &[Vec<f32>]) -> Result<Vec<(f32, f32)>> {
     ensure!(
-        engine.len() == peer.len(),
-        "{} engine positions against {} of llama2.c",
-        engine.len(),
-        peer.len()
+        a.len() == b.len(),
+        "{} positions of logits against {}",
+        a.len(),
+        b.len()
     );
-    engine
-        .iter()
-        .zip(peer)
-        .map(|(e, p)| {
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| {
+            ensure!(a.len() == b.len(), "{} logits against {}", a.len(), b.len());
             ensure!(
-                e.len() == p.len(),
-                "{} engine logits against {} of llama2.c",
-                e.len(),
-                p.len()
-            );
-            ensure!(
-                e.iter().chain(p).all(|v| v.is_finite()),
+                a.iter().chain(b).all(|v| v.is_finite()),
                 "non-finite logits"
             );
-            let diff = e.iter().zip(p).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            let largest = e.iter().fold(0f32, |m, a| m.max(a.abs()));
+            let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            let largest = b.iter().fold(0f32, |m, y| m.max(y.abs()));
             Ok((diff, largest))
         })
         .collect()
 }
 
+/// The largest of `f` over positions.
+fn largest(values: &[(f32, f32)], f: impl Fn(f32, f32) -> f32) -> f32 {
+    values.iter().fold(0f32, |m, &(d, l)| m.max(f(d, l)))
+}
+
 /// What the check found for one preset.
 struct Check {
-    /// run.c vs engine f32: max |Δ| at position 0, over all positions, largest logit.
+    /// run.c vs engine f32: max |Δ| at position 0 and over all positions.
     float_first: f32,
     float_all: f32,
+    /// The largest f32 logit.
     float_largest: f32,
-    /// runq.c vs engine int8: max |Δ| / largest logit at position 0, over all positions.
+    /// runq.c vs engine int8, max |Δ| / largest logit: position 0, all positions.
     int8_first: f32,
     int8_all: f32,
+    /// Against the engine's f32 logits, max |Δ| / largest logit over all
+    /// positions: the engine's int8, runq.c.
+    engine_int8_error: f32,
+    runq_error: f32,
 }
 
 /// Compare llama2.c's logits with the engine's over the same tokens; an error
@@ -263,8 +271,9 @@ fn check_export(
 ) -> Result<Check> {
     let (float_path, int8_path, tokenizer_path) = files;
     let (float, int8) = engines;
+    let engine_float = engine_logits(float, None, tokens)?;
     let run = peers.logits(Program::Run, float_path, tokenizer_path, tokens, vocab)?;
-    let float_diffs = differences(&engine_logits(float, None, tokens)?, &run)?;
+    let float_diffs = differences(&run, &engine_float)?;
     for (pos, &(diff, largest)) in float_diffs.iter().enumerate() {
         ensure!(
             diff <= F32_TOLERANCE * largest.max(1.0),
@@ -272,22 +281,33 @@ fn check_export(
         );
     }
     // runq.c keeps its KV cache in f32: so does the engine for this check.
+    let engine_int8 = engine_logits(int8, Some(KvPrecision::F32), tokens)?;
     let runq = peers.logits(Program::Runq, int8_path, tokenizer_path, tokens, vocab)?;
-    let engine = engine_logits(int8, Some(KvPrecision::F32), tokens)?;
-    let int8_diffs = differences(&engine, &runq)?;
-    for (pos, &(diff, largest)) in int8_diffs.iter().enumerate() {
+    let int8_diffs = differences(&runq, &engine_int8)?;
+    let (diff, largest_int8) = int8_diffs[0];
+    ensure!(
+        diff <= INT8_TOLERANCE * largest_int8,
+        "{preset}: runq.c's logits at position 0 differ from the engine's int8 ones by up to {diff:e} (largest logit {largest_int8:e}): the int8 export is wrong"
+    );
+    let engine_error = differences(&engine_int8, &engine_float)?;
+    let runq_error = differences(&runq, &engine_float)?;
+    for (pos, (&(runq_diff, largest), &(engine_diff, _))) in
+        runq_error.iter().zip(&engine_error).enumerate()
+    {
         ensure!(
-            diff <= INT8_TOLERANCE * largest,
-            "{preset}: runq.c's logits at position {pos} differ from the engine's int8 ones by up to {diff:e} (largest logit {largest:e}): the int8 export is wrong"
+            runq_diff <= INT8_ERROR_FACTOR * engine_diff + F32_TOLERANCE * largest.max(1.0),
+            "{preset}: at position {pos} runq.c's logits are up to {runq_diff:e} from the engine's f32 ones, the engine's int8 ones {engine_diff:e}: the int8 export is wrong"
         );
     }
-    let relative: Vec<f32> = int8_diffs.iter().map(|&(d, l)| d / l).collect();
+    let relative = |d: f32, l: f32| d / l;
     Ok(Check {
         float_first: float_diffs[0].0,
-        float_all: float_diffs.iter().fold(0f32, |m, d| m.max(d.0)),
-        float_largest: float_diffs.iter().fold(0f32, |m, d| m.max(d.1)),
-        int8_first: relative[0],
-        int8_all: relative.iter().fold(0f32, |m, &r| m.max(r)),
+        float_all: largest(&float_diffs, |d, _| d),
+        float_largest: largest(&float_diffs, |_, l| l),
+        int8_first: relative(diff, largest_int8),
+        int8_all: largest(&int8_diffs, relative),
+        engine_int8_error: largest(&engine_error, relative),
+        runq_error: largest(&runq_error, relative),
     })
 }
 
@@ -360,18 +380,20 @@ fn against_llama2c(args: &Args, peers: &Peers, bpe: &Bpe, stream: &[u16]) -> Res
     }
     let last = CHECK_POSITIONS - 1;
     println!();
-    println!("Logits of Bos at position 0 and of real tokens after it, llama2.c against the engine on the same weights:");
+    println!("Logits of Bos at position 0 and of real tokens after it, llama2.c against the engine on the same weights (int8: both with f32 KV caches; relative: to the largest logit):");
     println!();
-    println!("| preset | run.c vs engine f32: max abs diff, position 0 | positions 0–{last} | largest logit | runq.c vs engine int8 (f32 KV): max diff / largest logit, position 0 | positions 0–{last} |");
-    println!("|---|---|---|---|---|---|");
+    println!("| preset | run.c vs engine f32: max abs diff, position 0 | positions 0–{last} | largest logit | runq.c vs engine int8, relative: position 0 | positions 0–{last} | engine int8 vs engine f32, relative, positions 0–{last} | runq.c vs engine f32, relative, positions 0–{last} |");
+    println!("|---|---|---|---|---|---|---|---|");
     for (preset, c) in checks {
         println!(
-            "| {preset} | {:.2e} | {:.2e} | {:.3} | {:.3} % | {:.3} % |",
+            "| {preset} | {:.2e} | {:.2e} | {:.3} | {:.3} % | {:.2} % | {:.2} % | {:.2} % |",
             c.float_first,
             c.float_all,
             c.float_largest,
             100.0 * c.int8_first,
             100.0 * c.int8_all,
+            100.0 * c.engine_int8_error,
+            100.0 * c.runq_error,
         );
     }
     Ok(())
