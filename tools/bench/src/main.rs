@@ -154,6 +154,7 @@ fn main() -> Result<()> {
     }
 }
 
+/// The engine (int8, f16, f32) against candle's CPU model, with memory figures.
 fn against_candle(args: &Args, bpe: &Bpe, stream: &[u16]) -> Result<()> {
     println!("| preset | params | engine int8 tok/s | engine f16 tok/s | engine f32 tok/s | candle f32 scoring tok/s | candle f32 generation tok/s | engine RAM int8 KV (KiB) | engine RAM f32 KV (KiB) | int8 weights file (KiB) |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
