@@ -206,14 +206,13 @@ const CHECK_POSITIONS: usize = 16;
 /// How close run.c's logits must come to the engine's f32 ones: absolute,
 /// or relative to the largest logit once that is over 1.
 const F32_TOLERANCE: f32 = 1e-3;
-/// How close runq.c's logits of `Bos` at position 0 must come to the engine's
-/// int8 ones, relative to the largest logit.
-const INT8_TOLERANCE: f32 = 0.02;
-/// At later positions the two int8 paths may part: where one rounds an
-/// activation to the next int8 step and the other does not (the order of
-/// float operations differs), the difference grows to the size of the
-/// quantization error itself. So there runq.c must be at most this many
-/// times as far from the engine's f32 logits as the engine's int8 ones are.
+/// The two int8 paths agree to float rounding until one rounds an activation
+/// to the next int8 step and the other does not (their float operations run
+/// in a different order); from there on they differ by up to the size of the
+/// quantization error itself (the teacher: 1.4–2.8 % of the largest logit,
+/// even at position 0). So runq.c must be at most this many times as far
+/// from the engine's f32 logits as the engine's int8 ones are (a wrong export
+/// lands 10–25 times as far).
 const INT8_ERROR_FACTOR: f32 = 2.0;
 
 /// Per position: largest |a − b| and largest |b|; an error for non-finite logits.
@@ -285,11 +284,6 @@ fn check_export(
     let engine_int8 = engine_logits(int8, Some(KvPrecision::F32), tokens)?;
     let runq = peers.logits(Program::Runq, int8_path, tokenizer_path, tokens, vocab)?;
     let int8_diffs = differences(&runq, &engine_int8)?;
-    let (diff, largest_int8) = int8_diffs[0];
-    ensure!(
-        diff <= INT8_TOLERANCE * largest_int8,
-        "{preset}: runq.c's logits at position 0 differ from the engine's int8 ones by up to {diff:e} (largest logit {largest_int8:e}): the int8 export is wrong"
-    );
     let engine_error = differences(&engine_int8, &engine_float)?;
     let runq_error = differences(&runq, &engine_float)?;
     for (pos, (&(runq_diff, largest), &(engine_diff, _))) in
@@ -305,7 +299,7 @@ fn check_export(
         float_first: float_diffs[0].0,
         float_all: largest(&float_diffs, |d, _| d),
         float_largest: largest(&float_diffs, |_, l| l),
-        int8_first: relative(diff, largest_int8),
+        int8_first: relative(int8_diffs[0].0, int8_diffs[0].1),
         int8_all: largest(&int8_diffs, relative),
         engine_int8_error: largest(&engine_error, relative),
         runq_error: largest(&runq_error, relative),
