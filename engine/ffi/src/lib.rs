@@ -44,7 +44,7 @@ mod abi;
 mod guard;
 mod handle;
 
-use core::ffi::c_char;
+use core::ffi::{c_char, c_void};
 use core::slice;
 
 pub use abi::*;
@@ -135,7 +135,7 @@ pub unsafe extern "C" fn kantor_memory_required(
 pub unsafe extern "C" fn kantor_generator_new(
     model: *const u8,
     model_len: usize,
-    memory: *mut u8,
+    memory: *mut c_void,
     memory_len: usize,
     out_generator: *mut *mut KantorGenerator,
 ) -> KantorStatus {
@@ -147,7 +147,7 @@ pub unsafe extern "C" fn kantor_generator_new(
         let created = unsafe {
             handle::create(
                 model_bytes(model, model_len),
-                slice::from_raw_parts_mut(memory, memory_len),
+                slice::from_raw_parts_mut(memory.cast::<u8>(), memory_len),
             )
         };
         match created {
