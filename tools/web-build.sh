@@ -8,6 +8,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 out="${1:-$target/web-page}"
 wasm_target=wasm32-unknown-unknown
+# 128-bit SIMD (every current browser has it): ~25% more tokens/s, the same notes
+# (integer sums are exact and LLVM does not reorder float arithmetic).
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:--C target-feature=+simd128}"
 args=(build --profile web -p kantor-ffi --no-default-features --target "$wasm_target"
       --manifest-path "$root/Cargo.toml")
 if command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -q "$wasm_target"; then
