@@ -14,7 +14,10 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 cargo build --release -p kantor-ffi --manifest-path "$root/Cargo.toml" --quiet >&2
 mkdir -p "$target/c-example"
 # The Rust standard library inside the static library needs these system libraries.
+exe="$target/c-example/generate"
+# Compiled aside and renamed: a concurrent run keeps the program it started.
 cc -std=c11 -O2 -Wall -Wextra -Werror -pedantic -I "$root/engine/ffi/include" \
   "$root/tools/c-example/generate.c" "$target/release/libkantor_ffi.a" \
-  -lpthread -ldl -lm -o "$target/c-example/generate"
-exec "$target/c-example/generate" "$@"
+  -lpthread -ldl -lm -o "$exe.$$"
+mv -f "$exe.$$" "$exe"
+exec "$exe" "$@"

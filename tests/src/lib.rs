@@ -42,7 +42,16 @@ pub fn rust_example_midi(model: &std::path::Path, tokens: u32, seed: u64) -> Vec
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(repo_root())
-        .args(["run", "--quiet", "--release", "-p", "kantor-engine", "--example", "generate", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "kantor-engine",
+            "--example",
+            "generate",
+            "--",
+        ])
         .arg(model)
         .arg(&out)
         .arg(tokens.to_string())

@@ -53,7 +53,10 @@ fn the_c_example_writes_the_rust_examples_midi_byte_for_byte() {
             );
         }
         assert_eq!(c.len(), reference.len(), "seed {seed}: lengths differ");
-        assert!(note_ons(&c) > tokens as usize / 4, "seed {seed}: too few notes");
+        assert!(
+            note_ons(&c) > tokens as usize / 4,
+            "seed {seed}: too few notes"
+        );
     }
     // The defaults (600 tokens, seed 1) are the Rust example's too.
     let (c, _) = c_example_midi(&[]);

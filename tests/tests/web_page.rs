@@ -184,7 +184,12 @@ fn the_page_plays_the_host_engines_notes_in_a_real_browser() {
             .contains("model.safetensors: kantor_memory_required: not a valid Kantor model"),
         "{refused}"
     );
-    assert_eq!(browser.console_errors.len(), 1, "{:?}", browser.console_errors);
+    assert_eq!(
+        browser.console_errors.len(),
+        1,
+        "{:?}",
+        browser.console_errors
+    );
     assert!(!browser
         .eval("document.getElementById('generate').disabled")
         .unwrap()

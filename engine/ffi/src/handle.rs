@@ -27,6 +27,8 @@ const MAGIC: u32 = 0x4b41_4e54;
 
 /// Before the first token a generator can still change its sampling; then
 /// the session and sampler move into the engine's [`Generator`].
+// No allocator to box the large variant with; a stage exists once, in the caller's memory.
+#[allow(clippy::large_enum_variant)]
 enum Stage {
     Ready {
         session: Session<'static, 'static>,
@@ -109,8 +111,10 @@ pub(crate) unsafe fn create(
 ) -> Result<*mut KantorGenerator, KantorStatus> {
     let model = load(bytes)?;
     let options = SessionOptions::for_model(&model);
-    let (model_slot, rest) = carve::<Model<'static>>(memory).ok_or(KANTOR_ERROR_BUFFER_TOO_SMALL)?;
-    let (state_slot, arena) = carve::<KantorGenerator>(rest).ok_or(KANTOR_ERROR_BUFFER_TOO_SMALL)?;
+    let (model_slot, rest) =
+        carve::<Model<'static>>(memory).ok_or(KANTOR_ERROR_BUFFER_TOO_SMALL)?;
+    let (state_slot, arena) =
+        carve::<KantorGenerator>(rest).ok_or(KANTOR_ERROR_BUFFER_TOO_SMALL)?;
     // SAFETY: `model_slot` is aligned, in bounds and borrowed from nothing
     // else from here on; it is only read (through this reference) afterwards.
     let model: &'static Model<'static> = unsafe {

@@ -16,7 +16,10 @@ use kantor_ffi::*;
 use proptest::prelude::*;
 
 fn student() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../firmware/model/student.safetensors");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../firmware/model/student.safetensors"
+    );
     std::fs::read(path).expect("the shipped student model")
 }
 
@@ -85,7 +88,10 @@ fn as_c(m: kantor_engine::stream::TimedMessage) -> KantorMessage {
             channel,
             key,
             velocity,
-        } => (out.kind, out.channel, out.key, out.velocity) = (KANTOR_NOTE_ON, channel, key, velocity),
+        } => {
+            (out.kind, out.channel, out.key, out.velocity) =
+                (KANTOR_NOTE_ON, channel, key, velocity)
+        }
         MidiMessage::NoteOff { channel, key } => {
             (out.kind, out.channel, out.key) = (KANTOR_NOTE_OFF, channel, key)
         }
@@ -118,22 +124,54 @@ fn null_pointers_are_refused_with_a_code() {
     let tokens = [1u16];
     unsafe {
         assert_eq!(kantor_sampling_default(null_mut()), KANTOR_ERROR_NULL);
-        assert_eq!(kantor_memory_required(null(), 10, &mut out_size), KANTOR_ERROR_NULL);
-        assert_eq!(kantor_memory_required(model.as_ptr(), model.len(), null_mut()), KANTOR_ERROR_NULL);
-        let (m, ml, mem, meml) = (model.as_ptr(), model.len(), memory.as_mut_ptr().cast(), memory.len());
-        assert_eq!(kantor_generator_new(null(), ml, mem, meml, &mut out_g), KANTOR_ERROR_NULL);
-        assert_eq!(kantor_generator_new(m, ml, null_mut(), meml, &mut out_g), KANTOR_ERROR_NULL);
-        assert_eq!(kantor_generator_new(m, ml, mem, meml, null_mut()), KANTOR_ERROR_NULL);
+        assert_eq!(
+            kantor_memory_required(null(), 10, &mut out_size),
+            KANTOR_ERROR_NULL
+        );
+        assert_eq!(
+            kantor_memory_required(model.as_ptr(), model.len(), null_mut()),
+            KANTOR_ERROR_NULL
+        );
+        let (m, ml, mem, meml) = (
+            model.as_ptr(),
+            model.len(),
+            memory.as_mut_ptr().cast(),
+            memory.len(),
+        );
+        assert_eq!(
+            kantor_generator_new(null(), ml, mem, meml, &mut out_g),
+            KANTOR_ERROR_NULL
+        );
+        assert_eq!(
+            kantor_generator_new(m, ml, null_mut(), meml, &mut out_g),
+            KANTOR_ERROR_NULL
+        );
+        assert_eq!(
+            kantor_generator_new(m, ml, mem, meml, null_mut()),
+            KANTOR_ERROR_NULL
+        );
         assert_eq!(kantor_sampling_default(&mut sampling), KANTOR_OK);
-        assert_eq!(kantor_set_sampling(null_mut(), &sampling), KANTOR_ERROR_NULL);
+        assert_eq!(
+            kantor_set_sampling(null_mut(), &sampling),
+            KANTOR_ERROR_NULL
+        );
         assert_eq!(kantor_set_sampling(g, null()), KANTOR_ERROR_NULL);
-        assert_eq!(kantor_feed(null_mut(), tokens.as_ptr(), 1), KANTOR_ERROR_NULL);
+        assert_eq!(
+            kantor_feed(null_mut(), tokens.as_ptr(), 1),
+            KANTOR_ERROR_NULL
+        );
         assert_eq!(kantor_feed(g, null(), 1), KANTOR_ERROR_NULL);
         assert_eq!(kantor_step(null_mut(), &mut token), KANTOR_ERROR_NULL);
         assert_eq!(kantor_step(g, null_mut()), KANTOR_ERROR_NULL);
         let p = messages.as_mut_ptr();
-        assert_eq!(kantor_pop_messages(null_mut(), p, 4, &mut n), KANTOR_ERROR_NULL);
-        assert_eq!(kantor_pop_messages(g, null_mut(), 4, &mut n), KANTOR_ERROR_NULL);
+        assert_eq!(
+            kantor_pop_messages(null_mut(), p, 4, &mut n),
+            KANTOR_ERROR_NULL
+        );
+        assert_eq!(
+            kantor_pop_messages(g, null_mut(), 4, &mut n),
+            KANTOR_ERROR_NULL
+        );
         assert_eq!(kantor_pop_messages(g, p, 4, null_mut()), KANTOR_ERROR_NULL);
         assert_eq!(kantor_finish(null_mut()), KANTOR_ERROR_NULL);
         assert_eq!(kantor_stats(null_mut(), &mut s), KANTOR_ERROR_NULL);
@@ -172,7 +210,10 @@ fn short_buffers_are_refused_and_any_alignment_of_enough_memory_works() {
     let g = new_generator(&model, &mut backing[..size]).unwrap();
     let mut m = KantorMessage::default();
     let mut n = 0;
-    assert_eq!(unsafe { kantor_pop_messages(g, &mut m, 0, &mut n) }, KANTOR_ERROR_BUFFER_TOO_SMALL);
+    assert_eq!(
+        unsafe { kantor_pop_messages(g, &mut m, 0, &mut n) },
+        KANTOR_ERROR_BUFFER_TOO_SMALL
+    );
 }
 
 #[test]
@@ -180,8 +221,13 @@ fn pointers_that_are_not_generators_are_refused() {
     let mut zeros = vec![0u64; 4096];
     let mut token = 0;
     let not_one = zeros.as_mut_ptr().cast::<KantorGenerator>();
-    assert_eq!(unsafe { kantor_step(not_one, &mut token) }, KANTOR_ERROR_BAD_HANDLE);
-    let mut noise: Vec<u64> = (0..4096u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+    assert_eq!(
+        unsafe { kantor_step(not_one, &mut token) },
+        KANTOR_ERROR_BAD_HANDLE
+    );
+    let mut noise: Vec<u64> = (0..4096u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .collect();
     let noisy = noise.as_mut_ptr().cast::<KantorGenerator>();
     assert_eq!(unsafe { kantor_finish(noisy) }, KANTOR_ERROR_BAD_HANDLE);
     // A real generator's address plus one byte is misaligned.
@@ -217,25 +263,57 @@ fn bad_sampling_and_tokens_are_refused_and_change_nothing() {
         }
     );
     for bad in [
-        KantorSampling { temperature: f32::NAN, ..good },
-        KantorSampling { temperature: -0.1, ..good },
-        KantorSampling { temperature: f32::INFINITY, ..good },
+        KantorSampling {
+            temperature: f32::NAN,
+            ..good
+        },
+        KantorSampling {
+            temperature: -0.1,
+            ..good
+        },
+        KantorSampling {
+            temperature: f32::INFINITY,
+            ..good
+        },
         KantorSampling { top_p: 1.5, ..good },
-        KantorSampling { top_p: -0.5, ..good },
-        KantorSampling { top_p: f32::NAN, ..good },
-        KantorSampling { constrained: 2, ..good },
+        KantorSampling {
+            top_p: -0.5,
+            ..good
+        },
+        KantorSampling {
+            top_p: f32::NAN,
+            ..good
+        },
+        KantorSampling {
+            constrained: 2,
+            ..good
+        },
     ] {
-        assert_eq!(unsafe { kantor_set_sampling(g, &bad) }, KANTOR_ERROR_BAD_ARGUMENT, "{bad:?}");
+        assert_eq!(
+            unsafe { kantor_set_sampling(g, &bad) },
+            KANTOR_ERROR_BAD_ARGUMENT,
+            "{bad:?}"
+        );
     }
     // Out-of-range tokens: refused before any is fed.
     let vocab = stats(g).vocab_size as u16;
     let prompt = [1u16, 7, vocab];
-    assert_eq!(unsafe { kantor_feed(g, prompt.as_ptr(), prompt.len()) }, KANTOR_ERROR_BAD_ARGUMENT);
+    assert_eq!(
+        unsafe { kantor_feed(g, prompt.as_ptr(), prompt.len()) },
+        KANTOR_ERROR_BAD_ARGUMENT
+    );
     assert_eq!(stats(g).tokens, 0);
-    assert_eq!(unsafe { kantor_set_sampling(g, &good) }, KANTOR_OK, "still before the first token");
+    assert_eq!(
+        unsafe { kantor_set_sampling(g, &good) },
+        KANTOR_OK,
+        "still before the first token"
+    );
     assert_eq!(unsafe { kantor_feed(g, prompt.as_ptr(), 2) }, KANTOR_OK);
     assert_eq!(stats(g).tokens, 2);
-    assert_eq!(unsafe { kantor_set_sampling(g, &good) }, KANTOR_ERROR_BAD_STATE);
+    assert_eq!(
+        unsafe { kantor_set_sampling(g, &good) },
+        KANTOR_ERROR_BAD_STATE
+    );
     assert!(step(g).is_ok());
 }
 
@@ -243,7 +321,12 @@ fn bad_sampling_and_tokens_are_refused_and_change_nothing() {
 fn every_status_has_a_message() {
     let texts: Vec<String> = (KANTOR_OK..=KANTOR_ERROR_PANIC)
         .chain([-1, 99])
-        .map(|s| unsafe { CStr::from_ptr(kantor_status_message(s)) }.to_str().unwrap().to_string())
+        .map(|s| {
+            unsafe { CStr::from_ptr(kantor_status_message(s)) }
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let distinct: std::collections::HashSet<&String> = texts[..8].iter().collect();
     assert_eq!(distinct.len(), 8, "{texts:?}");
@@ -343,7 +426,8 @@ impl<'m> Reference<'m> {
     fn generator(&mut self) -> &mut Generator<'m, 'm, 128> {
         if self.generator.is_none() {
             let memory = self.memory.take().unwrap();
-            let session = Session::new(self.model, SessionOptions::for_model(self.model), memory).unwrap();
+            let session =
+                Session::new(self.model, SessionOptions::for_model(self.model), memory).unwrap();
             self.generator = Some(Generator::new(session, self.sampler, self.constrained));
         }
         self.generator.as_mut().unwrap()

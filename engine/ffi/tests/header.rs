@@ -91,7 +91,12 @@ fn header_functions(header: &str) -> BTreeMap<String, String> {
         }
         let paren = decl.find('(').unwrap();
         let name = decl[..paren].rsplit([' ', '*']).next().unwrap().to_string();
-        let ret = normal_c_type(decl[..paren].trim_end().strip_suffix(name.as_str()).unwrap());
+        let ret = normal_c_type(
+            decl[..paren]
+                .trim_end()
+                .strip_suffix(name.as_str())
+                .unwrap(),
+        );
         assert!(open < paren);
         let params: Vec<String> = decl[paren + 1..decl.len() - 1]
             .split(',')
@@ -124,7 +129,11 @@ fn rust_functions(source: &str) -> BTreeMap<String, String> {
         let ret = after.trim().strip_prefix("->").unwrap_or("void");
         out.insert(
             name,
-            format!("{}({})", normal_c_type(&c_type_of_rust(ret)), params.join(", ")),
+            format!(
+                "{}({})",
+                normal_c_type(&c_type_of_rust(ret)),
+                params.join(", ")
+            ),
         );
     }
     out
@@ -199,13 +208,25 @@ fn the_header_has_the_librarys_constants_and_structs() {
     let values: BTreeMap<String, i64> = [
         ("KANTOR_OK", i64::from(KANTOR_OK)),
         ("KANTOR_ERROR_NULL", i64::from(KANTOR_ERROR_NULL)),
-        ("KANTOR_ERROR_BUFFER_TOO_SMALL", i64::from(KANTOR_ERROR_BUFFER_TOO_SMALL)),
+        (
+            "KANTOR_ERROR_BUFFER_TOO_SMALL",
+            i64::from(KANTOR_ERROR_BUFFER_TOO_SMALL),
+        ),
         ("KANTOR_ERROR_BAD_MODEL", i64::from(KANTOR_ERROR_BAD_MODEL)),
-        ("KANTOR_ERROR_BAD_ARGUMENT", i64::from(KANTOR_ERROR_BAD_ARGUMENT)),
+        (
+            "KANTOR_ERROR_BAD_ARGUMENT",
+            i64::from(KANTOR_ERROR_BAD_ARGUMENT),
+        ),
         ("KANTOR_ERROR_BAD_STATE", i64::from(KANTOR_ERROR_BAD_STATE)),
-        ("KANTOR_ERROR_BAD_HANDLE", i64::from(KANTOR_ERROR_BAD_HANDLE)),
+        (
+            "KANTOR_ERROR_BAD_HANDLE",
+            i64::from(KANTOR_ERROR_BAD_HANDLE),
+        ),
         ("KANTOR_ERROR_PANIC", i64::from(KANTOR_ERROR_PANIC)),
-        ("KANTOR_TICKS_PER_QUARTER", i64::from(KANTOR_TICKS_PER_QUARTER)),
+        (
+            "KANTOR_TICKS_PER_QUARTER",
+            i64::from(KANTOR_TICKS_PER_QUARTER),
+        ),
         ("KANTOR_NOTE_ON", i64::from(KANTOR_NOTE_ON)),
         ("KANTOR_NOTE_OFF", i64::from(KANTOR_NOTE_OFF)),
         ("KANTOR_TEMPO", i64::from(KANTOR_TEMPO)),
@@ -271,9 +292,43 @@ fn c_lays_the_structs_out_as_rust_does() {
         };
     }
     let mut rust_says = String::new();
-    layout!(rust_says, KantorMessage { tick, kind, channel, key, velocity, micros_per_quarter });
-    layout!(rust_says, KantorSampling { seed, temperature, top_k, top_p, constrained });
-    layout!(rust_says, KantorStats { tokens, ill_formed, dropped_notes, evictions, position, now, bar_start, bar_end, idle, vocab_size, context });
+    layout!(
+        rust_says,
+        KantorMessage {
+            tick,
+            kind,
+            channel,
+            key,
+            velocity,
+            micros_per_quarter
+        }
+    );
+    layout!(
+        rust_says,
+        KantorSampling {
+            seed,
+            temperature,
+            top_k,
+            top_p,
+            constrained
+        }
+    );
+    layout!(
+        rust_says,
+        KantorStats {
+            tokens,
+            ill_formed,
+            dropped_notes,
+            evictions,
+            position,
+            now,
+            bar_start,
+            bar_end,
+            idle,
+            vocab_size,
+            context
+        }
+    );
     assert_eq!(c_says, rust_says);
     let _ = std::fs::remove_dir_all(dir);
 }
