@@ -1,7 +1,7 @@
 //! A headless Chromium (Debian's `chromium`) driven over the DevTools
 //! protocol: open a page, evaluate JavaScript in it, take a screenshot, and
 //! collect every error that reaches the console (console.error, uncaught
-//! exceptions, failed loads).
+//! exceptions, failed loads) and every URL it requests.
 
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -29,6 +29,8 @@ pub struct Browser {
     next_id: u64,
     /// Errors that reached the page's console, in order.
     pub console_errors: Vec<String>,
+    /// Every URL the page requested, in order.
+    pub requests: Vec<String>,
     _profile: tempfile::TempDir,
 }
 
@@ -89,6 +91,7 @@ impl Browser {
             session: String::new(),
             next_id: 0,
             console_errors: Vec::new(),
+            requests: Vec::new(),
             _profile: profile,
         };
         let target = browser.call("Target.createTarget", json!({ "url": "about:blank" }))?;
@@ -100,7 +103,12 @@ impl Browser {
             .as_str()
             .ok_or("no session id")?
             .to_string();
-        for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+        for domain in [
+            "Runtime.enable",
+            "Log.enable",
+            "Page.enable",
+            "Network.enable",
+        ] {
             browser.call(domain, json!({}))?;
         }
         browser.call(
@@ -169,6 +177,11 @@ impl Browser {
                     .or(details["text"].as_str())
                     .unwrap_or("?");
                 self.console_errors.push(format!("exception: {text}"));
+            }
+            Some("Network.requestWillBeSent") => {
+                if let Some(url) = params["request"]["url"].as_str() {
+                    self.requests.push(url.to_string());
+                }
             }
             Some("Log.entryAdded") if params["entry"]["level"] == "error" => {
                 let entry = &params["entry"];

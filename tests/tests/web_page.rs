@@ -3,7 +3,7 @@
 //! 127.0.0.1, and headless Chromium loads it with a fixed seed. The MIDI file
 //! the page offers must equal, byte for byte, the Rust example's for the same
 //! model, tokens and seed; the piano roll must be drawn; no error may reach
-//! the console. A corrupt dropped-in model is refused with the engine's
+//! the console; nothing may be fetched from elsewhere. A corrupt dropped-in model is refused with the engine's
 //! message. Prints the .wasm size and the page's tokens/s.
 
 use std::net::{TcpListener, TcpStream};
@@ -164,6 +164,18 @@ fn the_page_plays_the_host_engines_notes_in_a_real_browser() {
         shot.display()
     );
     assert_eq!(browser.console_errors, Vec::<String>::new());
+    // Offline: everything came from the page's own server (or the page's own blobs).
+    let own = format!("http://127.0.0.1:{}/", server.port);
+    assert!(browser.requests.iter().any(|r| r.ends_with("/kantor.wasm")));
+    let foreign: Vec<&String> = browser
+        .requests
+        .iter()
+        .filter(|r| !r.starts_with(&own) && !r.starts_with("blob:") && !r.starts_with("data:"))
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "requests beyond the page's server: {foreign:?}"
+    );
 
     // A corrupt model dropped in: refused with the engine's message, the shipped one kept.
     let bad = work.path().join("model.safetensors");
