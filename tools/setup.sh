@@ -6,6 +6,8 @@
 #   - the thumbv7em-none-eabihf target for the firmware: `rustup target add` where
 #     that can download, else Debian's rustc-web + rust-web-src (build-std route)
 #   - qemu-system-arm (netduinoplus2 board) and lld for the firmware test
+#   - the wasm32-unknown-unknown target (the web page's engine) and Debian's
+#     chromium (the web page's test, headless)
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -32,6 +34,12 @@ else
   [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library/core ] || missing+=(rustc-web cargo-web rust-web-src)
   have ld.lld-22 || have rust-lld || missing+=(lld-22)
 fi
+
+# The web page: the engine for WebAssembly, and a browser to test it in.
+if have rustup && ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || missing+=(rustc-web cargo-web rust-web-src lld-22)
+fi
+have chromium || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

@@ -25,3 +25,40 @@ pub fn jsb_json() -> PathBuf {
 pub fn unseen_midi_dir() -> PathBuf {
     repo_root().join("tests/fixtures/music21-midi")
 }
+
+pub mod browser;
+
+/// The model the firmware ships (int8 student).
+pub fn student_model() -> PathBuf {
+    repo_root().join("firmware/model/student.safetensors")
+}
+
+/// Run the engine's desktop example,
+/// `cargo run --release -p kantor-engine --example generate -- MODEL OUT.mid TOKENS SEED`,
+/// and return the MIDI file it wrote (the reference for the C and web doors).
+pub fn rust_example_midi(model: &std::path::Path, tokens: u32, seed: u64) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("rust.mid");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(repo_root())
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "kantor-engine",
+            "--example",
+            "generate",
+            "--",
+        ])
+        .arg(model)
+        .arg(&out)
+        .arg(tokens.to_string())
+        .arg(seed.to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "the Rust example failed");
+    std::fs::read(&out).expect("the Rust example wrote its MIDI file")
+}
