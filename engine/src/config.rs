@@ -3,7 +3,8 @@
 //! `host-trainer export` writes these string keys into the safetensors
 //! `__metadata__`: `format` (= [`FORMAT`]), `vocab_size`, `dim`, `n_layers`,
 //! `n_heads`, `n_kv_heads`, `hidden_dim`, `context`, `rope_theta`,
-//! `norm_eps`, `weights` (`f32`, `f16` or `int8`) and, for int8, `group_size`.
+//! `norm_eps`, `weights` (`f32`, `f16` or `int8`) and, for int8, `group_size`
+//! (a number, or `row` for one scale per row).
 
 use crate::safetensors::SafeTensors;
 
@@ -23,11 +24,26 @@ pub enum WeightFormat {
     F32,
     /// IEEE half floats.
     F16,
-    /// int8 with one f32 scale per `group_size` consecutive inputs of each output row.
+    /// int8 with one f32 scale per `group_size` consecutive inputs of each
+    /// output row, or (`group_size` 0, metadata `"row"`) one scale per row:
+    /// a row's dot product is then one integer sum with one rescale, and the
+    /// activations are quantized with one scale per vector.
     Int8 {
-        /// Inputs per scale.
+        /// Inputs per scale; 0 for one scale per row.
         group_size: usize,
     },
+}
+
+impl WeightFormat {
+    /// Inputs per scale of a matrix with `cols` inputs (int8; `cols` itself
+    /// for per-row scales), or 0 for the float formats.
+    pub fn group_for(self, cols: usize) -> usize {
+        match self {
+            WeightFormat::Int8 { group_size: 0 } => cols,
+            WeightFormat::Int8 { group_size } => group_size,
+            _ => 0,
+        }
+    }
 }
 
 /// A decoder-only Transformer's shape.
@@ -69,7 +85,8 @@ pub enum ConfigError {
     /// The head width is not a multiple of 4 (RoPE rotates pairs; the
     /// int8 kernels take four values at a time).
     HeadDim,
-    /// `group_size` is not a multiple of 4 dividing `dim` and `hidden_dim`.
+    /// `group_size` is not a multiple of 4 dividing `dim` and `hidden_dim`
+    /// (or, per row, `dim` or `hidden_dim` is not a multiple of 4).
     GroupSize,
 }
 
@@ -108,7 +125,10 @@ impl ModelConfig {
             "f32" => WeightFormat::F32,
             "f16" => WeightFormat::F16,
             "int8" => WeightFormat::Int8 {
-                group_size: size("group_size", MAX_DIM)?,
+                group_size: match text("group_size")? {
+                    "row" => 0,
+                    _ => size("group_size", MAX_DIM)?,
+                },
             },
             _ => return Err(ConfigError::Invalid("weights")),
         };
@@ -156,10 +176,15 @@ impl ModelConfig {
             return Err(ConfigError::Invalid("vocab_size"));
         }
         if let WeightFormat::Int8 { group_size } = self.weights {
-            if group_size == 0
-                || !group_size.is_multiple_of(4)
-                || !self.dim.is_multiple_of(group_size)
-                || !self.hidden_dim.is_multiple_of(group_size)
+            // Per row (0): each row is one group, as wide as the matrix.
+            let (gd, gh) = match group_size {
+                0 => (self.dim, self.hidden_dim),
+                g => (g, g),
+            };
+            if !gd.is_multiple_of(4)
+                || !gh.is_multiple_of(4)
+                || !self.dim.is_multiple_of(gd)
+                || !self.hidden_dim.is_multiple_of(gh)
             {
                 return Err(ConfigError::GroupSize);
             }

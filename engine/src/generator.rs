@@ -86,12 +86,19 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
         Ok(())
     }
 
+    /// Feed `Bos` if nothing was fed yet (so that the first [`Generator::step`]
+    /// costs one forward pass like every other).
+    pub fn prime(&mut self) -> Result<(), SessionError> {
+        if self.fed {
+            return Ok(());
+        }
+        self.feed(BOS_ID)
+    }
+
     /// Sample the next token, feed it back and decode it; returns it. Starts
     /// with `Bos` if nothing was fed yet.
     pub fn step(&mut self) -> Result<u16, SessionError> {
-        if !self.fed {
-            self.feed(BOS_ID)?;
-        }
+        self.prime()?;
         let id = self.session.sample(&mut self.sampler);
         self.feed(id)?;
         Ok(id)

@@ -125,6 +125,8 @@ pub struct AttentionScratch<'s> {
     pub query_packed: &'s mut [u32],
     /// A head of f32 (dequantizing during eviction).
     pub head: &'s mut [f32],
+    /// Q15 cosines and sines of an eviction's rotation (int8 caches), one head wide.
+    pub rotation: &'s mut [i32],
     /// Attention weights as 16-bit integers, one per position of a value row
     /// ([`KvShape::value_stride`]; int8 caches).
     pub weights: &'s mut [i16],
@@ -415,6 +417,20 @@ impl<'a> KvCache<'a> {
         // Rotate the moved keys back by `drop` positions.
         rope_angles(-(drop as f32), frequencies, cos, sin);
         let hd = shape.head_dim;
+        let half = hd / 2;
+        // int8 keys rotate in fixed point (cosines and sines in Q15).
+        let q15 = |v: f32| {
+            let r = v * 32768.0;
+            (r + if r < 0.0 { -0.5 } else { 0.5 }) as i32
+        };
+        let rotation = scratch.rotation.get_mut(..hd).unwrap_or(&mut []);
+        for (i, r) in rotation.iter_mut().enumerate() {
+            *r = if i < half {
+                cos.get(i).copied().map_or(0, q15)
+            } else {
+                sin.get(i - half).copied().map_or(0, q15)
+            };
+        }
         let head = scratch.head.get_mut(..hd).unwrap_or(&mut []);
         for layer in 0..shape.layers {
             for slot in shape.sinks..shape.sinks + keep {
@@ -442,13 +458,9 @@ impl<'a> KvCache<'a> {
                             keys, key_scales, ..
                         } => {
                             if let (Some(k), Some(s)) =
-                                (keys.get_mut(at..at + hd), key_scales.get_mut(sat..sat + 1))
+                                (keys.get_mut(at..at + hd), key_scales.get_mut(sat))
                             {
-                                for (x, &q) in head.iter_mut().zip(k.iter()) {
-                                    *x = f32::from(q) * s[0];
-                                }
-                                rope_rotate(head, cos, sin);
-                                quantize(head, hd, k, s);
+                                rotate_int8(k, s, rotation);
                             }
                         }
                     }
@@ -458,6 +470,38 @@ impl<'a> KvCache<'a> {
         self.len -= drop;
         drop
     }
+}
+
+/// Rotate one int8 key head (scale `scale`) by the angles whose Q15 cosines
+/// and sines are `rotation` (`[cos; half] ++ [sin; half]`), and quantize it
+/// again to the largest magnitude: exact integer arithmetic (the same bits on
+/// every target) and one float rescale. The products fit an i32: |a·c − b·s|
+/// ≤ 127·2¹⁵·√2, and times 254 still below 2³¹.
+fn rotate_int8(k: &mut [i8], scale: &mut f32, rotation: &[i32]) {
+    let half = k.len() / 2;
+    let (lo, hi) = k.split_at_mut(half);
+    let (c, s) = rotation.split_at(half.min(rotation.len()));
+    let mut max = 0i32;
+    for (((a, b), &c), &s) in lo.iter().zip(hi.iter()).zip(c).zip(s) {
+        let (a, b) = (i32::from(*a), i32::from(*b));
+        max = max.max((a * c - b * s).abs()).max((a * s + b * c).abs());
+    }
+    if max == 0 {
+        k.fill(0);
+        *scale = 0.0;
+        return;
+    }
+    // round(v · 127 / max), half away from zero, by an exact division.
+    let requantize = |v: i32| {
+        let n = 2 * 127 * v;
+        (n + n.signum() * max).checked_div(2 * max).unwrap_or(0) as i8
+    };
+    for (((a, b), &c), &s) in lo.iter_mut().zip(hi.iter_mut()).zip(c).zip(s) {
+        let (x, y) = (i32::from(*a), i32::from(*b));
+        *a = requantize(x * c - y * s);
+        *b = requantize(x * s + y * c);
+    }
+    *scale *= max as f32 / (127.0 * 32768.0);
 }
 
 /// Turn `scores` (one per position) into 16-bit attention weights for the
@@ -524,5 +568,50 @@ fn copy_into<T: Copy>(dst: Option<&mut [T]>, src: &[f32], convert: impl Fn(f32) 
 fn move_within<T: Copy>(slice: &mut [T], from: usize, to: usize, n: usize) {
     if to <= from && from.checked_add(n).is_some_and(|end| end <= slice.len()) {
         slice.copy_within(from..from + n, to);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_rotation_follows_the_float_rotation() {
+        let mut seed = 99u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (seed >> 16) as u8 as i8
+        };
+        let mut freq = [0.0f32; 16];
+        crate::kernels::rope_frequencies(10_000.0, 32, &mut freq);
+        for drop in [1.0f32, 7.0, 62.0] {
+            let (mut cos, mut sin) = ([0.0f32; 16], [0.0f32; 16]);
+            rope_angles(-drop, &freq, &mut cos, &mut sin);
+            let q15 = |v: f32| (v * 32768.0 + if v < 0.0 { -0.5 } else { 0.5 }) as i32;
+            let mut rotation = [0i32; 32];
+            for i in 0..16 {
+                rotation[i] = q15(cos[i]);
+                rotation[16 + i] = q15(sin[i]);
+            }
+            for _ in 0..50 {
+                let mut k = [0i8; 32];
+                k.iter_mut().for_each(|v| *v = next().clamp(-127, 127));
+                let mut scale = 0.02f32;
+                let mut float = [0.0f32; 32];
+                for (f, &q) in float.iter_mut().zip(&k) {
+                    *f = f32::from(q) * scale;
+                }
+                rope_rotate(&mut float, &cos, &sin);
+                rotate_int8(&mut k, &mut scale, &rotation);
+                let max = float.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                assert!((scale * 127.0 - max).abs() <= max * 1e-3, "{scale} {max}");
+                for (f, &q) in float.iter().zip(&k) {
+                    assert!(
+                        (f32::from(q) * scale - f).abs() <= 0.51 * scale + 1e-6,
+                        "{f} {q}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -119,6 +119,7 @@ struct RunState<'b> {
     query8: &'b mut [i8],
     query_packed: &'b mut [u32],
     head: &'b mut [f32],
+    rotation: &'b mut [i32],
     attention_weights: &'b mut [i16],
     attention_weights_packed: &'b mut [u32],
     /// Sampler scratch: one index per token.
@@ -143,7 +144,8 @@ fn carve<'b>(
     let c = &model.config;
     let widest = c.dim.max(c.hidden_dim);
     let groups = match c.weights {
-        WeightFormat::Int8 { group_size } => widest / group_size.max(1),
+        format @ WeightFormat::Int8 { .. } => (c.dim / format.group_for(c.dim).max(1))
+            .max(c.hidden_dim / format.group_for(c.hidden_dim).max(1)),
         _ => 0,
     };
     let shape = KvShape {
@@ -174,6 +176,7 @@ fn carve<'b>(
         arena.take(c.head_dim() / 2),
         arena.take(c.head_dim()),
     );
+    let rotation = arena.take(c.head_dim());
     let (attention_weights, attention_weights_packed) = (
         arena.take(shape.value_stride()),
         arena.take(shape.value_stride() / 2),
@@ -229,6 +232,7 @@ fn carve<'b>(
         query8: query8?,
         query_packed: query_packed?,
         head: head?,
+        rotation: rotation?,
         attention_weights: attention_weights?,
         attention_weights_packed: attention_weights_packed?,
         order: order?,
@@ -250,9 +254,10 @@ fn prepare<'s>(
     x: &[f32],
     buffers: &'s mut QuantBuffers<'_>,
 ) -> Option<QuantizedVector<'s>> {
-    let WeightFormat::Int8 { group_size } = weights else {
+    let group_size = weights.group_for(x.len());
+    if group_size == 0 {
         return None;
-    };
+    }
     let values = buffers.values.get_mut(..x.len())?;
     let packed = buffers.packed.get_mut(..x.len() / 2)?;
     let scales = buffers.scales.get_mut(..x.len() / group_size.max(1))?;
@@ -387,6 +392,7 @@ impl<'m, 'b> Session<'m, 'b> {
             query8,
             query_packed,
             head,
+            rotation,
             attention_weights,
             attention_weights_packed,
             order: _,
@@ -396,6 +402,7 @@ impl<'m, 'b> Session<'m, 'b> {
             query: query8,
             query_packed,
             head,
+            rotation,
             weights: attention_weights,
             weights_packed: attention_weights_packed,
         };

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Matrices are `[out, in]`, in the file's weight format; int8 matrices have a
-//! companion `….scales` f32 tensor `[out, in / group_size]`.
+//! companion `….scales` f32 tensor `[out, in / group_size]` (`[out, 1]` with
+//! one scale per row).
 
 use core::fmt::Write as _;
 
@@ -84,7 +85,7 @@ pub enum MatrixData<'a> {
         weights: &'a [u8],
         /// `[rows, cols / group_size]` scales.
         scales: F32Bytes<'a>,
-        /// Inputs per scale.
+        /// Inputs per scale (the row's width for per-row scales).
         group_size: usize,
     },
 }
@@ -235,7 +236,8 @@ impl<'a> Loader<'_, 'a> {
                 self.check(&view, layer, name, Dtype::F16, &[rows, cols])?;
                 MatrixData::F16(view.data)
             }
-            WeightFormat::Int8 { group_size } => {
+            format @ WeightFormat::Int8 { .. } => {
+                let group_size = format.group_for(cols);
                 self.check(&view, layer, name, Dtype::I8, &[rows, cols])?;
                 let s = self.get(layer, scales)?;
                 self.check(&s, layer, scales, Dtype::F32, &[rows, cols / group_size])?;

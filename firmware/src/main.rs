@@ -90,9 +90,10 @@ mod app {
                 report.elapsed_us
             );
             hprintln!(
-                "KANTOR-REPORT generate_cycles={} max_token_cycles={} calibration_instructions={} calibration_cycles={} core_hz={}",
+                "KANTOR-REPORT generate_cycles={} max_token_cycles={} max_token={} calibration_instructions={} calibration_cycles={} core_hz={}",
                 report.generate_cycles,
                 report.max_token_cycles,
+                report.max_token,
                 calibration.0,
                 calibration.1,
                 core_hz

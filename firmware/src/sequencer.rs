@@ -53,6 +53,8 @@ pub struct Report {
     pub generate_cycles: u64,
     /// Most cycles one token took.
     pub max_token_cycles: u64,
+    /// Which token took them (counted as [`Report::tokens`]).
+    pub max_token: u32,
     /// Microseconds of the clock from `Start` to `Stop`.
     pub elapsed_us: u64,
 }
@@ -87,6 +89,8 @@ impl<'m, 'b, const Q: usize, W: embedded_io::Write, C: Clock> Sequencer<'m, 'b, 
         let mut half_tick: u64 = 0;
         let mut deadline = self.clock.now_us();
         let start_us = deadline;
+        // The piece's `Bos` before the clock starts: every timed step is one token.
+        let _ = self.generator.prime();
         self.out.realtime(SystemRealtime::Start)?;
         loop {
             let tick = (half_tick / 2) as u32;
@@ -111,7 +115,10 @@ impl<'m, 'b, const Q: usize, W: embedded_io::Write, C: Clock> Sequencer<'m, 'b, 
                 let stepped = self.generator.step();
                 let cycles = self.clock.cycles().wrapping_sub(start);
                 report.generate_cycles = report.generate_cycles.saturating_add(cycles);
-                report.max_token_cycles = report.max_token_cycles.max(cycles);
+                if cycles > report.max_token_cycles {
+                    report.max_token_cycles = cycles;
+                    report.max_token = self.generator.tokens();
+                }
                 this_tick += 1;
                 if stepped.is_err() {
                     self.generator.finish();

@@ -64,7 +64,7 @@ pub enum Precision {
     F16,
     /// int8 with per-group scales.
     Int8 {
-        /// Inputs per scale.
+        /// Inputs per scale; 0 for one scale per row (and per activation vector).
         group_size: usize,
     },
 }
@@ -164,12 +164,13 @@ pub fn export(
         );
     }
     if let Precision::Int8 { group_size } = precision {
-        if group_size == 0
-            || !config.dim.is_multiple_of(group_size)
-            || !config.hidden_dim.is_multiple_of(group_size)
+        if group_size != 0
+            && (!group_size.is_multiple_of(4)
+                || !config.dim.is_multiple_of(group_size)
+                || !config.hidden_dim.is_multiple_of(group_size))
         {
             bail!(
-                "group size {group_size} must be a multiple of 4 dividing dim ({}) and hidden_dim ({})",
+                "group size {group_size} must be 0 (one scale per row) or a multiple of 4 dividing dim ({}) and hidden_dim ({})",
                 config.dim,
                 config.hidden_dim
             );
@@ -194,7 +195,8 @@ pub fn export(
                     .flat_map(|&x| half::f16::from_f32(x).to_bits().to_le_bytes())
                     .collect(),
             )),
-            Precision::Int8 { group_size } => {
+            Precision::Int8 { .. } => {
+                let group_size = precision.format().group_for(cols);
                 let (q, scales) = quantize_matrix(values, cols, group_size);
                 buffers.push((
                     format!("{name}.weight"),
@@ -250,8 +252,10 @@ pub fn export(
         Precision::Int8 { group_size } => ("int8", Some(group_size)),
     };
     metadata.insert("weights".into(), name.into());
-    if let Some(g) = group {
-        metadata.insert("group_size".into(), g.to_string());
+    match group {
+        Some(0) => drop(metadata.insert("group_size".into(), "row".into())),
+        Some(g) => drop(metadata.insert("group_size".into(), g.to_string())),
+        None => {}
     }
     Ok(safetensors::serialize(views, Some(metadata))?)
 }

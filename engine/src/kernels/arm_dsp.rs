@@ -108,20 +108,18 @@ pub fn dot_packed_pair(a: &[u8], b: &[u8], x: &[u32]) -> (i32, i32) {
 /// int8 matvec with per-(row, group) scales, two rows per pass: the same
 /// result as [`super::portable::matvec_i8`] (`packed` is the activations
 /// laid out by [`super::pack_pairs`], `group` a multiple of 8).
-pub fn matvec_i8(
-    out: &mut [f32],
-    w: &[u8],
-    scales: &[u8],
-    cols: usize,
-    group: usize,
-    packed: &[u32],
-    xs: &[f32],
-) {
+pub fn matvec_i8(out: &mut [f32], m: super::Int8Rows<'_>, packed: &[u32], xs: &[f32]) {
+    let super::Int8Rows {
+        weights: w,
+        scales,
+        cols,
+        group,
+    } = m;
     let groups = cols / group.max(1);
     let rows = out.len();
     if group == 0
-        || group % 8 != 0
-        || cols % group != 0
+        || !group.is_multiple_of(8)
+        || !cols.is_multiple_of(group)
         || packed.len() < cols / 2
         || xs.len() < groups
         || w.len() < rows * cols

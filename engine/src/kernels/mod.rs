@@ -48,6 +48,20 @@ pub fn pack_pairs(values: &[i8], packed: &mut [u32]) {
     }
 }
 
+/// An int8 matrix as the kernels take it: row-major weights (the file's
+/// bytes), `[rows, cols / group]` little-endian f32 scales.
+#[derive(Clone, Copy, Debug)]
+pub struct Int8Rows<'a> {
+    /// The weights.
+    pub weights: &'a [u8],
+    /// The scales.
+    pub scales: &'a [u8],
+    /// Inputs per row.
+    pub cols: usize,
+    /// Inputs per scale.
+    pub group: usize,
+}
+
 /// True when the int8 kernels can use the ARMv7E-M DSP instructions.
 pub const DSP: bool = cfg!(all(target_arch = "arm", feature = "dsp"));
 
@@ -132,7 +146,9 @@ fn quantize_group(xg: &[f32], qg: &mut [i8]) -> f32 {
     for (q, &v) in qg.iter_mut().zip(xg) {
         let r = v * inv;
         // `as` truncates toward zero (and saturates; NaN gives 0): r ± 0.5 rounds.
-        *q = ((r + half_away(r)) as i32).clamp(-127, 127) as i8;
+        // Saturation to −128 gives the same as to −127 here (|r| ≤ 127 by the
+        // choice of `inv`) and is one SSAT instruction on a Cortex-M.
+        *q = ((r + half_away(r)) as i32).clamp(-128, 127) as i8;
     }
     max / 127.0
 }
@@ -175,23 +191,23 @@ pub fn matvec(
                 out.fill(0.0);
                 return;
             };
+            let m = Int8Rows {
+                weights,
+                scales: scales.0,
+                cols,
+                group: group_size,
+            };
             #[cfg(target_arch = "x86_64")]
-            if x86 && group_size % 32 == 0 {
+            if x86 && group_size.is_multiple_of(32) {
                 let vnni = isa == Isa::Avx512Vnni;
-                return x86::matvec_i8(
-                    vnni, out, weights, scales.0, cols, group_size, xq.values, xq.scales,
-                );
+                return x86::matvec_i8(vnni, out, m, xq.values, xq.scales);
             }
             #[cfg(all(target_arch = "arm", feature = "dsp"))]
-            if isa == Isa::ArmDsp && group_size % 8 == 0 {
-                return arm_dsp::matvec_i8(
-                    out, weights, scales.0, cols, group_size, xq.packed, xq.scales,
-                );
+            if isa == Isa::ArmDsp && group_size.is_multiple_of(8) {
+                return arm_dsp::matvec_i8(out, m, xq.packed, xq.scales);
             }
             let _ = x86;
-            portable::matvec_i8(
-                out, weights, scales.0, cols, group_size, xq.values, xq.scales,
-            )
+            portable::matvec_i8(out, m, xq.values, xq.scales)
         }
     }
 }

@@ -100,15 +100,13 @@ pub fn matvec_float(out: &mut [f32], w: &[u8], cols: usize, x: &[f32], width: us
 
 /// int8 matvec: per row, the groups' exact integer dot products, each times
 /// its weight scale times its activation scale, summed in group order.
-pub fn matvec_i8(
-    out: &mut [f32],
-    w: &[u8],
-    scales: &[u8],
-    cols: usize,
-    group: usize,
-    xq: &[i8],
-    xs: &[f32],
-) {
+pub fn matvec_i8(out: &mut [f32], m: super::Int8Rows<'_>, xq: &[i8], xs: &[f32]) {
+    let super::Int8Rows {
+        weights: w,
+        scales,
+        cols,
+        group,
+    } = m;
     let group = group.max(1);
     let groups = cols / group;
     for ((o, row), row_scales) in out

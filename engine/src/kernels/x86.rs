@@ -14,6 +14,7 @@
 use core::arch::x86_64::*;
 
 use super::portable::sum8;
+use super::Int8Rows;
 
 /// `out[r] = Σ w[r, c] x[c]` for f32 weights (little-endian bytes, `cols` per row).
 pub fn matvec_f32(out: &mut [f32], w: &[u8], cols: usize, x: &[f32]) {
@@ -109,20 +110,17 @@ unsafe fn matvec_float<const W: usize>(
 
 /// int8 matvec with per-(row, group) scales: `out[r] = Σ_g dot(w[r, g], x[g]) · (ws[r, g] · xs[g])`,
 /// the groups summed in order. `group` must be a multiple of 32.
-pub fn matvec_i8(
-    vnni: bool,
-    out: &mut [f32],
-    w: &[u8],
-    scales: &[u8],
-    cols: usize,
-    group: usize,
-    xq: &[i8],
-    xs: &[f32],
-) {
+pub fn matvec_i8(vnni: bool, out: &mut [f32], m: Int8Rows<'_>, xq: &[i8], xs: &[f32]) {
+    let Int8Rows {
+        weights: w,
+        scales,
+        cols,
+        group,
+    } = m;
     let groups = cols / group.max(1);
     if group == 0
-        || group % 32 != 0
-        || cols % group != 0
+        || !group.is_multiple_of(32)
+        || !cols.is_multiple_of(group)
         || xq.len() < cols
         || xs.len() < groups
         || w.len() < out.len() * cols
@@ -222,8 +220,9 @@ unsafe fn matvec_i8_body<const VNNI: bool>(
                 }
             }
             let d = sum4(sums);
-            for i in 0..4 {
-                acc[i] += d[i] as f32 * (scale_at(scales, (r + i) * groups + g) * xs[g]);
+            let s = *xs.get_unchecked(g);
+            for (i, (a, d)) in acc.iter_mut().zip(d).enumerate() {
+                *a += d as f32 * (scale_at(scales, (r + i) * groups + g) * s);
             }
         }
         o.copy_from_slice(&acc);
@@ -238,7 +237,7 @@ unsafe fn matvec_i8_body<const VNNI: bool>(
             }
             let z = _mm256_setzero_si256();
             let d = sum4([s, z, z, z])[0];
-            acc += d as f32 * (scale_at(scales, r * groups + g) * xs[g]);
+            acc += d as f32 * (scale_at(scales, r * groups + g) * *xs.get_unchecked(g));
         }
         *o = acc;
         r += 1;
