@@ -3,7 +3,7 @@
 //! pre-packed into 16-bit lanes by [`super::pack_pairs`].
 #![allow(unsafe_code)]
 
-use super::portable::{dot_packed_portable, f32_le};
+use super::portable::dot_packed_portable;
 
 /// Same result as [`dot_packed_portable`].
 #[inline(always)]
@@ -108,7 +108,14 @@ pub fn dot_packed_pair(a: &[u8], b: &[u8], x: &[u32]) -> (i32, i32) {
 /// int8 matvec with per-(row, group) scales, three rows per pass: the same
 /// result as [`super::portable::matvec_i8`] (`packed` is the activations
 /// laid out by [`super::pack_pairs`], `group` a multiple of 8).
-pub fn matvec_i8(out: &mut [f32], m: super::Int8Rows<'_>, packed: &[u32], xs: &[f32]) {
+/// The weight scales must be 4-byte aligned (an exported model keeps them
+/// so; `None` is returned otherwise and nothing is written).
+pub fn matvec_i8(
+    out: &mut [f32],
+    m: super::Int8Rows<'_>,
+    packed: &[u32],
+    xs: &[f32],
+) -> Option<()> {
     let super::Int8Rows {
         weights: w,
         scales,
@@ -125,16 +132,11 @@ pub fn matvec_i8(out: &mut [f32], m: super::Int8Rows<'_>, packed: &[u32], xs: &[
         || w.len() < rows * cols
         || scales.len() < rows * groups * 4
     {
-        return;
+        return Some(());
     }
-    // Scales as f32 where the file keeps them aligned (an exported model
-    // does); bytes otherwise.
-    let aligned: Option<&[f32]> = bytemuck::try_cast_slice(&scales[..rows * groups * 4]).ok();
-    let scale = |i: usize| match aligned {
-        // SAFETY: i < rows * groups (the loops below).
-        Some(s) => unsafe { *s.get_unchecked(i) },
-        None => f32_le(&scales[i * 4..i * 4 + 4]),
-    };
+    let sc: &[f32] = bytemuck::try_cast_slice(&scales[..rows * groups * 4]).ok()?;
+    // SAFETY: every index below is < rows * groups.
+    let scale = |i: usize| unsafe { *sc.get_unchecked(i) };
     let blocks = group / 8;
     let (wp, xp) = (w.as_ptr(), packed.as_ptr());
     let mut r = 0;
@@ -194,6 +196,7 @@ pub fn matvec_i8(out: &mut [f32], m: super::Int8Rows<'_>, packed: &[u32], xs: &[
         }
         out[r] = acc;
     }
+    Some(())
 }
 
 /// Three rows' dot products over `blocks` blocks of 8 weights with the same

@@ -204,7 +204,9 @@ pub fn matvec(
             }
             #[cfg(all(target_arch = "arm", feature = "dsp"))]
             if isa == Isa::ArmDsp && group_size.is_multiple_of(8) {
-                return arm_dsp::matvec_i8(out, m, xq.packed, xq.scales);
+                if let Some(()) = arm_dsp::matvec_i8(out, m, xq.packed, xq.scales) {
+                    return;
+                }
             }
             let _ = x86;
             portable::matvec_i8(out, m, xq.values, xq.scales)
