@@ -13,8 +13,8 @@
 //! positions it was trained on, and a player can run forever.
 
 use crate::kernels::{
-    axpy_with, dot_f32_with, dot_i16_with, dot_i8_with, exp, pack_pairs, pack_pairs_i16, quantize,
-    quantize_with, rope_angles, rope_rotate, softmax, Isa,
+    dot_i16_with, dot_i8_with, exp, pack_pairs, pack_pairs_i16, quantize_with, rope_angles,
+    rope_rotate, scores_f32, softmax, weighted_sum_f32, Isa,
 };
 
 /// How cache entries are stored.
@@ -195,6 +195,7 @@ impl<'a> KvCache<'a> {
     /// Does nothing when the cache is full (evict first).
     pub fn write(
         &mut self,
+        isa: Isa,
         layer: usize,
         key: &[f32],
         value: &[f32],
@@ -235,7 +236,7 @@ impl<'a> KvCache<'a> {
                     keys.get_mut(at..at + row),
                     key_scales.get_mut(sat..sat + heads),
                 ) {
-                    quantize(key, hd, k, ks);
+                    quantize_with(isa, key, hd, k, ks);
                 }
                 // Values go in column `slot` of the transposed rows.
                 let q = scratch.query.get_mut(..hd).unwrap_or(&mut []);
@@ -244,7 +245,7 @@ impl<'a> KvCache<'a> {
                     .zip(value_scales.get_mut(sat..sat + heads).unwrap_or(&mut []))
                     .enumerate()
                 {
-                    quantize(v, hd, q, core::slice::from_mut(vs));
+                    quantize_with(isa, v, hd, q, core::slice::from_mut(vs));
                     for (d, &x) in q.iter().enumerate() {
                         if let Some(cell) = values.get_mut(first_row + (h * hd + d) * stride + slot)
                         {
@@ -299,16 +300,16 @@ impl<'a> KvCache<'a> {
             let scores = scratch.scores.get_mut(..positions).unwrap_or(&mut []);
             match &self.store {
                 KvStore::F32 { keys, values } => {
-                    for (t, s) in scores.iter_mut().enumerate() {
-                        let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
-                        *s = dot_f32_with(isa, q, k) * scale;
+                    let (k, v) = (
+                        keys.get(head_at(0)..).unwrap_or(&[]),
+                        values.get(head_at(0)..).unwrap_or(&[]),
+                    );
+                    scores_f32(isa, scores, k, row, q);
+                    for s in scores.iter_mut() {
+                        *s *= scale;
                     }
                     softmax(scores);
-                    o.fill(0.0);
-                    for (t, &p) in scores.iter().enumerate() {
-                        let at = head_at(t);
-                        axpy_with(isa, o, p, values.get(at..at + hd).unwrap_or(&[]));
-                    }
+                    weighted_sum_f32(isa, o, v, row, scores);
                 }
                 KvStore::F16 { keys, values } => {
                     for (t, s) in scores.iter_mut().enumerate() {

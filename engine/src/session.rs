@@ -432,7 +432,7 @@ impl<'m, 'b> Session<'m, 'b> {
             for h in q.chunks_exact_mut(hd).chain(k.chunks_exact_mut(hd)) {
                 rope_rotate(h, cos, sin);
             }
-            self.cache.write(l, k, v, &mut scratch);
+            self.cache.write(isa, l, k, v, &mut scratch);
             self.cache.attend(isa, l, q, xb2, &mut scratch);
             let xin = prepare(isa, format, xb2, &mut q8);
             matvec(isa, xb, &layer.wo, xb2, xin.as_ref());

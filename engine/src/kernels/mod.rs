@@ -214,27 +214,37 @@ pub fn matvec(
     }
 }
 
-/// [`dot_f32`] by the kernels of `isa` (the same bits).
-#[inline]
-pub fn dot_f32_with(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
+/// The scores of one attention head over f32 keys:
+/// `out[t] = dot_f32(q, keys[t·stride..][..q.len()])`, by the kernels of `isa`.
+pub fn scores_f32(isa: Isa, out: &mut [f32], keys: &[f32], stride: usize, q: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     if isa.is_x86() {
-        return x86::dot_f32(a, b);
+        return x86::scores_f32(out, keys, stride, q);
     }
     let _ = isa;
-    dot_f32(a, b)
+    let hd = q.len();
+    for (t, o) in out.iter_mut().enumerate() {
+        *o = dot_f32(q, keys.get(t * stride..t * stride + hd).unwrap_or(&[]));
+    }
 }
 
-/// `y += a · x`, elementwise, by the kernels of `isa` (the same bits).
-#[inline]
-pub fn axpy_with(isa: Isa, y: &mut [f32], a: f32, x: &[f32]) {
+/// The output of one attention head over f32 values:
+/// `out = Σ_t p[t] · values[t·stride..][..out.len()]`, by the kernels of `isa`.
+pub fn weighted_sum_f32(isa: Isa, out: &mut [f32], values: &[f32], stride: usize, p: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     if isa.is_x86() {
-        return x86::axpy(y, a, x);
+        return x86::weighted_sum_f32(out, values, stride, p);
     }
     let _ = isa;
-    for (v, &u) in y.iter_mut().zip(x) {
-        *v += a * u;
+    out.fill(0.0);
+    let hd = out.len();
+    for (t, &pt) in p.iter().enumerate() {
+        for (o, &v) in out
+            .iter_mut()
+            .zip(values.get(t * stride..t * stride + hd).unwrap_or(&[]))
+        {
+            *o += pt * v;
+        }
     }
 }
 

@@ -22,7 +22,7 @@ pub fn matvec_f32(out: &mut [f32], w: &[u8], cols: usize, x: &[f32]) {
         return;
     }
     // SAFETY: the caller checked AVX2 (Isa::Avx2 or better); sizes checked above.
-    unsafe { matvec_float::<4>(out, w.as_ptr(), cols, x.as_ptr(), load_f32) }
+    unsafe { matvec_float::<4>(out, w.as_ptr(), cols, x.as_ptr()) }
 }
 
 /// Same for f16 weights.
@@ -31,17 +31,7 @@ pub fn matvec_f16(out: &mut [f32], w: &[u8], cols: usize, x: &[f32]) {
         return;
     }
     // SAFETY: as above (F16C comes with Isa::Avx2).
-    unsafe { matvec_float::<2>(out, w.as_ptr(), cols, x.as_ptr(), load_f16) }
-}
-
-#[inline(always)]
-unsafe fn load_f32(p: *const u8) -> __m256 {
-    _mm256_loadu_ps(p.cast())
-}
-
-#[inline(always)]
-unsafe fn load_f16(p: *const u8) -> __m256 {
-    _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
+    unsafe { matvec_float::<2>(out, w.as_ptr(), cols, x.as_ptr()) }
 }
 
 /// Lanes of an accumulator summed like [`sum8`].
@@ -52,59 +42,77 @@ unsafe fn lanes(v: __m256) -> f32 {
     sum8(a)
 }
 
-/// Float matvec, four rows per pass (each activation block loaded once).
-/// `W` is the bytes per weight; `load` turns 8 weights into 8 f32.
+/// Float matvec, eight rows per pass (each activation block loaded once,
+/// eight independent accumulator chains), then four, then one.
+/// `W` is the bytes per weight (4: f32, 2: f16).
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn matvec_float<const W: usize>(
+unsafe fn matvec_float<const W: usize>(out: &mut [f32], w: *const u8, cols: usize, x: *const f32) {
+    let row_bytes = cols * W;
+    let mut r = 0;
+    let rows = out.len();
+    while r + 8 <= rows {
+        rows_float::<W, 8>(&mut out[r..r + 8], w.add(r * row_bytes), cols, x);
+        r += 8;
+    }
+    while r + 4 <= rows {
+        rows_float::<W, 4>(&mut out[r..r + 4], w.add(r * row_bytes), cols, x);
+        r += 4;
+    }
+    while r < rows {
+        rows_float::<W, 1>(&mut out[r..r + 1], w.add(r * row_bytes), cols, x);
+        r += 1;
+    }
+}
+
+/// `R` consecutive rows of [`matvec_float`].
+#[inline(always)]
+unsafe fn rows_float<const W: usize, const R: usize>(
     out: &mut [f32],
     w: *const u8,
     cols: usize,
     x: *const f32,
-    load: unsafe fn(*const u8) -> __m256,
 ) {
     let blocks = cols / 8;
     let row_bytes = cols * W;
-    let tail = |row: *const u8| {
-        let mut t = 0.0f32;
-        for c in blocks * 8..cols {
-            let wv = match W {
-                4 => f32::from_le_bytes(core::ptr::read_unaligned(row.add(c * 4).cast())),
-                _ => half::f16::from_bits(u16::from_le_bytes(core::ptr::read_unaligned(
-                    row.add(c * 2).cast(),
-                )))
-                .to_f32(),
-            };
-            t += wv * *x.add(c);
+    let load = |p: *const u8| {
+        if W == 4 {
+            _mm256_loadu_ps(p.cast())
+        } else {
+            _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
         }
-        t
     };
-    let mut quads = out.chunks_exact_mut(4);
-    let mut r = 0;
-    for o in quads.by_ref() {
-        let rows = [0, 1, 2, 3].map(|i| w.add((r + i) * row_bytes));
-        let mut acc = [_mm256_setzero_ps(); 4];
-        for b in 0..blocks {
-            let xv = _mm256_loadu_ps(x.add(b * 8));
-            for (a, row) in acc.iter_mut().zip(rows) {
-                *a = _mm256_add_ps(*a, _mm256_mul_ps(load(row.add(b * 8 * W)), xv));
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..blocks {
+        let xv = _mm256_loadu_ps(x.add(b * 8));
+        // The next pass's rows, one cache line per row every 64 bytes: eight
+        // interleaved short rows are more than the hardware prefetcher follows.
+        if (b * 8 * W) % 64 == 0 {
+            for i in 0..R {
+                _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add((R + i) * row_bytes + b * 8 * W).cast());
             }
         }
-        for ((o, a), row) in o.iter_mut().zip(acc).zip(rows) {
-            *o = lanes(a) + tail(row);
-        }
-        r += 4;
-    }
-    for o in quads.into_remainder() {
-        let row = w.add(r * row_bytes);
-        let mut acc = _mm256_setzero_ps();
-        for b in 0..blocks {
-            acc = _mm256_add_ps(
-                acc,
-                _mm256_mul_ps(load(row.add(b * 8 * W)), _mm256_loadu_ps(x.add(b * 8))),
+        for (i, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_add_ps(
+                *a,
+                _mm256_mul_ps(load(w.add(i * row_bytes + b * 8 * W)), xv),
             );
         }
-        *o = lanes(acc) + tail(row);
-        r += 1;
+    }
+    for (i, (o, a)) in out.iter_mut().zip(acc).enumerate() {
+        let row = w.add(i * row_bytes);
+        let mut tail = 0.0f32;
+        for c in blocks * 8..cols {
+            let wv = if W == 4 {
+                f32::from_le_bytes(core::ptr::read_unaligned(row.add(c * 4).cast()))
+            } else {
+                half::f16::from_bits(u16::from_le_bytes(core::ptr::read_unaligned(
+                    row.add(c * 2).cast(),
+                )))
+                .to_f32()
+            };
+            tail += wv * *x.add(c);
+        }
+        *o = lanes(a) + tail;
     }
 }
 
@@ -350,14 +358,9 @@ unsafe fn quantize_group_avx2(x: *const f32, q: *mut i8, n: usize) -> f32 {
     max / 127.0
 }
 
-/// [`super::dot_f32`] (same lanes, same tree, no FMA: the same bits).
-pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    // SAFETY: the caller checked AVX2; reads within `n`.
-    unsafe { dot_f32_avx2(a.as_ptr(), b.as_ptr(), n) }
-}
-
+/// [`super::dot_f32`] of `n` values (same lanes, same tree, no FMA: the same bits).
 #[target_feature(enable = "avx2")]
+#[inline]
 unsafe fn dot_f32_avx2(a: *const f32, b: *const f32, n: usize) -> f32 {
     let blocks = n / 8;
     let mut acc = _mm256_setzero_ps();
@@ -374,14 +377,9 @@ unsafe fn dot_f32_avx2(a: *const f32, b: *const f32, n: usize) -> f32 {
     lanes(acc) + tail
 }
 
-/// `y[i] += a · x[i]` (elementwise: the same bits as the scalar loop).
-pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    let n = y.len().min(x.len());
-    // SAFETY: the caller checked AVX2; reads and writes within `n`.
-    unsafe { axpy_avx2(y.as_mut_ptr(), a, x.as_ptr(), n) }
-}
-
+/// `y[i] += a · x[i]` for `i < n` (elementwise: the same bits as the scalar loop).
 #[target_feature(enable = "avx2")]
+#[inline]
 unsafe fn axpy_avx2(y: *mut f32, a: f32, x: *const f32, n: usize) {
     let blocks = n / 8;
     let av = _mm256_set1_ps(a);
@@ -394,5 +392,36 @@ unsafe fn axpy_avx2(y: *mut f32, a: f32, x: *const f32, n: usize) {
     }
     for i in blocks * 8..n {
         *y.add(i) += a * *x.add(i);
+    }
+}
+
+/// `out[t] = dot_f32(q, keys[t·stride..][..q.len()])` for every `t < out.len()`
+/// (the attention scores of one head; the same bits as [`super::dot_f32`]).
+pub fn scores_f32(out: &mut [f32], keys: &[f32], stride: usize, q: &[f32]) {
+    let (n, hd) = (out.len(), q.len());
+    if n == 0 || keys.len() < (n - 1) * stride + hd {
+        return;
+    }
+    // SAFETY: the caller checked AVX2; reads within the check above.
+    unsafe {
+        for (t, o) in out.iter_mut().enumerate() {
+            *o = dot_f32_avx2(q.as_ptr(), keys.as_ptr().add(t * stride), hd);
+        }
+    }
+}
+
+/// `out = Σ_t p[t] · values[t·stride..][..out.len()]`, in order of `t`
+/// (elementwise: the same bits as the scalar loop).
+pub fn weighted_sum_f32(out: &mut [f32], values: &[f32], stride: usize, p: &[f32]) {
+    let (n, hd) = (p.len(), out.len());
+    out.fill(0.0);
+    if n == 0 || values.len() < (n - 1) * stride + hd {
+        return;
+    }
+    // SAFETY: the caller checked AVX2; reads within the check above.
+    unsafe {
+        for (t, &pt) in p.iter().enumerate() {
+            axpy_avx2(out.as_mut_ptr(), pt, values.as_ptr().add(t * stride), hd);
+        }
     }
 }
