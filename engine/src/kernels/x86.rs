@@ -86,7 +86,7 @@ unsafe fn rows_float<const W: usize, const R: usize>(
         let xv = _mm256_loadu_ps(x.add(b * 8));
         // The next pass's rows, one cache line per row every 64 bytes: eight
         // interleaved short rows are more than the hardware prefetcher follows.
-        if (b * 8 * W) % 64 == 0 {
+        if (b * 8 * W).is_multiple_of(64) {
             for i in 0..R {
                 _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add((R + i) * row_bytes + b * 8 * W).cast());
             }
