@@ -13,7 +13,7 @@
 //! positions it was trained on, and a player can run forever.
 
 use crate::kernels::{
-    dot_i16_with, dot_i8_with, exp, pack_pairs, pack_pairs_i16, quantize_with, rope_angles,
+    dot_rows_i16, dot_rows_i8, exp, pack_pairs, pack_pairs_i16, quantize_with, rope_angles,
     rope_rotate, scores_f32, softmax, weighted_sum_f32, Isa,
 };
 
@@ -341,11 +341,11 @@ impl<'a> KvCache<'a> {
                         pack_pairs(q8, packed);
                     }
                     let qs = q_scale[0] * scale;
+                    let k = keys.get(head_at(0)..).unwrap_or(&[]);
+                    dot_rows_i8(isa, scores, bytemuck::cast_slice(k), row, q8, packed);
                     for (t, s) in scores.iter_mut().enumerate() {
-                        let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
                         let ks = key_scales.get(scale_at(t)).copied().unwrap_or(0.0);
-                        *s = dot_i8_with(isa, bytemuck::cast_slice(k), q8, packed) as f32
-                            * (qs * ks);
+                        *s *= qs * ks;
                     }
                     let vs = |t: usize| value_scales.get(scale_at(t)).copied().unwrap_or(0.0);
                     let c =
@@ -353,10 +353,12 @@ impl<'a> KvCache<'a> {
                     let padded = positions.div_ceil(16) * 16;
                     let w = scratch.weights.get(..padded).unwrap_or(&[]);
                     let wp = scratch.weights_packed.get(..padded / 2).unwrap_or(&[]);
-                    for (d, x) in o.iter_mut().enumerate() {
-                        let at = self.value_row(layer, kvh * hd + d);
-                        let v = values.get(at..at + padded).unwrap_or(&[]);
-                        *x = dot_i16_with(isa, bytemuck::cast_slice(v), w, wp) as f32 * c;
+                    let at = self.value_row(layer, kvh * hd);
+                    let v = values.get(at..).unwrap_or(&[]);
+                    let stride = self.shape.value_stride();
+                    dot_rows_i16(isa, o, bytemuck::cast_slice(v), stride, w, wp);
+                    for x in o.iter_mut() {
+                        *x *= c;
                     }
                 }
             }

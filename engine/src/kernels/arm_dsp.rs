@@ -316,3 +316,62 @@ unsafe fn pair_blocks(a: *const u8, b: *const u8, x: *const u32, blocks: usize) 
     );
     (sa, sb)
 }
+
+/// `out[t] = dot(rows[t·stride..][..len], x) as f32` for every `t <
+/// out.len()`, `x` packed 16-bit lane pairs (int8 or 16-bit values): the
+/// loop of [`dot_packed`] without a call per row. Rows out of range, or a
+/// `len` that is not a multiple of 8, take the checked path.
+pub fn dot_rows(out: &mut [f32], rows: &[u8], stride: usize, len: usize, x: &[u32]) {
+    let n = out.len();
+    let fits = n == 0 || rows.len() >= (n - 1) * stride + len;
+    if len == 0 || !len.is_multiple_of(8) || x.len() < len / 2 || !fits {
+        for (t, o) in out.iter_mut().enumerate() {
+            let row = rows.get(t * stride..t * stride + len).unwrap_or(&[]);
+            *o = dot_packed(row, x) as f32;
+        }
+        return;
+    }
+    let (rp, xp, blocks) = (rows.as_ptr(), x.as_ptr(), len / 8);
+    for (t, o) in out.iter_mut().enumerate() {
+        // SAFETY: row t lies within `rows` (checked above), `x` holds
+        // `blocks * 4` words, `blocks` >= 1.
+        *o = unsafe { single_blocks(rp.add(t * stride), xp, blocks) } as f32;
+    }
+}
+
+/// One row's dot product over `blocks` blocks of 8 weights.
+///
+/// # Safety
+/// `w` readable for `blocks * 8` bytes, `x` (word-aligned) for `blocks * 4`
+/// words, `blocks` at least 1.
+#[inline(always)]
+unsafe fn single_blocks(w: *const u8, x: *const u32, blocks: usize) -> i32 {
+    let mut acc = 0i32;
+    core::arch::asm!(
+        "2:",
+        "ldr {w}, [{wp}], #4",
+        "ldrd {x0}, {x1}, [{xp}], #8",
+        "sxtb16 {t}, {w}",
+        "smlad {acc}, {t}, {x0}, {acc}",
+        "sxtb16 {t}, {w}, ror #8",
+        "smlad {acc}, {t}, {x1}, {acc}",
+        "ldr {w}, [{wp}], #4",
+        "ldrd {x0}, {x1}, [{xp}], #8",
+        "sxtb16 {t}, {w}",
+        "smlad {acc}, {t}, {x0}, {acc}",
+        "sxtb16 {t}, {w}, ror #8",
+        "smlad {acc}, {t}, {x1}, {acc}",
+        "subs {n}, {n}, #1",
+        "bne 2b",
+        wp = inout(reg) w => _,
+        xp = inout(reg) x => _,
+        n = inout(reg) blocks => _,
+        acc = inout(reg) acc,
+        w = out(reg) _,
+        x0 = out(reg) _,
+        x1 = out(reg) _,
+        t = out(reg) _,
+        options(nostack, readonly),
+    );
+    acc
+}

@@ -248,6 +248,52 @@ pub fn weighted_sum_f32(isa: Isa, out: &mut [f32], values: &[f32], stride: usize
     }
 }
 
+/// `out[t] = dot(rows[t·stride..][..b.len()], b)` as f32, for every
+/// `t < out.len()`: exact int8 dot products of byte rows (keys) with int8
+/// `b` (a query; `b_packed` is it laid out by [`pack_pairs`]), by the
+/// kernels of `isa`. Rows out of range give 0.
+pub fn dot_rows_i8(
+    isa: Isa,
+    out: &mut [f32],
+    rows: &[u8],
+    stride: usize,
+    b: &[i8],
+    b_packed: &[u32],
+) {
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
+    if isa == Isa::ArmDsp {
+        return arm_dsp::dot_rows(out, rows, stride, b.len(), b_packed);
+    }
+    let len = b.len();
+    for (t, o) in out.iter_mut().enumerate() {
+        let row = rows.get(t * stride..t * stride + len).unwrap_or(&[]);
+        *o = dot_i8_with(isa, row, b, b_packed) as f32;
+    }
+}
+
+/// `out[d] = dot(rows[d·stride..][..w.len()], w)` as f32 for every
+/// `d < out.len()`: exact dot products of int8 byte rows (transposed values)
+/// with 16-bit weights (`w_packed`: see [`pack_pairs_i16`]), by the kernels
+/// of `isa`. `w.len()` should be a multiple of 16.
+pub fn dot_rows_i16(
+    isa: Isa,
+    out: &mut [f32],
+    rows: &[u8],
+    stride: usize,
+    w: &[i16],
+    w_packed: &[u32],
+) {
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
+    if isa == Isa::ArmDsp {
+        return arm_dsp::dot_rows(out, rows, stride, w.len(), w_packed);
+    }
+    let len = w.len();
+    for (d, o) in out.iter_mut().enumerate() {
+        let row = rows.get(d * stride..d * stride + len).unwrap_or(&[]);
+        *o = dot_i16_with(isa, row, w, w_packed) as f32;
+    }
+}
+
 /// Exact dot product of int8 bytes `a` with int8 `b` (`b_packed` is `b` laid
 /// out by [`pack_pairs`]), by the kernels of `isa`: a key against a query.
 #[inline]
