@@ -166,6 +166,8 @@ struct Performance<'p, 'g, 'm, 'b, const Q: usize> {
     generator: &'g mut Generator<'m, 'b, Q>,
     port: &'p mut dyn MidiPort,
     generating: bool,
+    /// Moving average of the time one token takes, to know whether the next fits before a clock.
+    token_time: Duration,
     jitter: JitterMeter,
     report: PlayReport,
 }
@@ -179,7 +181,10 @@ impl<const Q: usize> Performance<'_, '_, '_, '_, Q> {
     }
 
     fn step(&mut self) {
-        if let Err(e) = self.generator.step() {
+        let start = Instant::now();
+        let stepped = self.generator.step();
+        self.token_time = (self.token_time * 7 + start.elapsed()) / 8;
+        if let Err(e) = stepped {
             self.report.generation_error = Some(format!("{e:?}"));
             self.stop_generating();
         }
@@ -193,13 +198,14 @@ impl<const Q: usize> Performance<'_, '_, '_, '_, Q> {
     }
 
     /// Generate until everything up to `tick` is decided (at most
-    /// [`MAX_TOKENS_PER_TICK`] tokens, or while `until` allows).
+    /// [`MAX_TOKENS_PER_TICK`] tokens), or — given `until` — while another
+    /// token (twice the average token time) fits before `until`.
     fn generate_through(&mut self, tick: u32, until: Option<Instant>) {
         let mut n = 0;
         while self.generating
             && self.generator.decoder().now() <= tick
             && n < MAX_TOKENS_PER_TICK
-            && until.is_none_or(|t| Instant::now() < t)
+            && until.is_none_or(|t| Instant::now() + 2 * self.token_time < t)
         {
             self.step();
             n += 1;
@@ -231,6 +237,7 @@ pub fn play<const Q: usize>(
         generator,
         port,
         generating: true,
+        token_time: Duration::ZERO,
         jitter: JitterMeter::default(),
         report: PlayReport::default(),
     };
@@ -292,11 +299,11 @@ pub fn play<const Q: usize>(
         clock += 1;
         elapsed_x24 += u128::from(micros_per_quarter) * 1000;
         let next = due_at(elapsed_x24);
-        // Generate ahead while there is time, leaving a millisecond to spare.
+        // Generate ahead while there is time, leaving half a millisecond to spare.
         let next_tick = (clock / CLOCKS_PER_TICK) as u32;
         p.generate_through(
             next_tick + LOOKAHEAD_TICKS,
-            next.checked_sub(Duration::from_millis(1)),
+            next.checked_sub(Duration::from_micros(500)),
         );
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }

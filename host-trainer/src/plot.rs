@@ -204,8 +204,13 @@ fn draw_piano_roll(piece: &Piece, (lo, hi): (u8, u8), path: &Path, title: &str) 
     let (bottom, top) = (f64::from(lo) - 1.5, f64::from(hi) + 2.5);
     let root = BitMapBackend::new(path, ROLL_SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 22))
+    let root = root
+        .titled(title, (FONT, 22))
+        .map_err(err)?
+        .margin(0, 0, 0, 0);
+    // The roll on the left, the legend (one colour per voice) on the right.
+    let (area, legend) = root.split_horizontally(ROLL_SIZE.0 - 130);
+    let mut chart = ChartBuilder::on(&area)
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
@@ -258,7 +263,7 @@ fn draw_piano_roll(piece: &Piece, (lo, hi): (u8, u8), path: &Path, title: &str) 
         }
     }
     let voices: std::collections::BTreeSet<u8> = piece.notes.iter().map(|n| n.voice).collect();
-    for voice in voices {
+    for (row, voice) in voices.into_iter().enumerate() {
         let colour = VOICE_COLOURS[usize::from(voice) % VOICE_COLOURS.len()];
         let name = piece
             .voices
@@ -273,20 +278,15 @@ fn draw_piano_roll(piece: &Piece, (lo, hi): (u8, u8), path: &Path, title: &str) 
             let y = f64::from(n.pitch);
             Rectangle::new([(x0, y - 0.42), (x1, y + 0.42)], colour.mix(0.85).filled())
         });
-        chart
-            .draw_series(notes)
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], colour.filled()));
+        chart.draw_series(notes).map_err(err)?;
+        let y = 24 + 22 * row as i32;
+        legend
+            .draw(&Rectangle::new([(4, y - 6), (22, y + 6)], colour.filled()))
+            .map_err(err)?;
+        legend
+            .draw(&Text::new(name, (28, y - 7), (FONT, 14).into_font()))
+            .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
 }

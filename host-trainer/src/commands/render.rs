@@ -107,7 +107,9 @@ fn write_files(
             report.seconds,
             report.music_seconds,
             listen.instruments,
-            font_path.display()
+            std::fs::canonicalize(&font_path)
+                .unwrap_or(font_path)
+                .display()
         );
     }
     Ok(())
