@@ -244,7 +244,10 @@ pub fn play<const Q: usize>(
     // Decide the first quarter note before the clock starts.
     p.generate_through(LOOKAHEAD_TICKS, None);
     let start = Instant::now();
-    p.send(&live_bytes(LiveEvent::Realtime(SystemRealtime::Start)), start)?;
+    p.send(
+        &live_bytes(LiveEvent::Realtime(SystemRealtime::Start)),
+        start,
+    )?;
     let mut micros_per_quarter = DEFAULT_MICROS_PER_QUARTER;
     let mut clock: u64 = 0;
     // Nanoseconds from start to the current clock, times 24.
@@ -308,7 +311,10 @@ pub fn play<const Q: usize>(
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     let stop_due = Instant::now();
-    p.send(&live_bytes(LiveEvent::Realtime(SystemRealtime::Stop)), stop_due)?;
+    p.send(
+        &live_bytes(LiveEvent::Realtime(SystemRealtime::Stop)),
+        stop_due,
+    )?;
     let mut report = p.report;
     report.seconds = start.elapsed().as_secs_f64();
     report.tokens = p.generator.tokens();

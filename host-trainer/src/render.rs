@@ -81,9 +81,8 @@ pub fn load_soundfont(path: &Path) -> Result<Arc<SoundFont>> {
     let mut reader = BufReader::new(file);
     // rustysynth reports what it checks as errors; a panic on data it does
     // not check becomes an error too.
-    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        SoundFont::new(&mut reader)
-    }));
+    let loaded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SoundFont::new(&mut reader)));
     match loaded {
         Ok(Ok(font)) if !font.get_presets().is_empty() => Ok(Arc::new(font)),
         Ok(Ok(_)) => bail!("{}: the SoundFont has no presets", path.display()),
@@ -120,6 +119,17 @@ mod gm {
 }
 
 impl Instruments {
+    /// The name `--instruments` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Instruments::Organ => "organ",
+            Instruments::Strings => "strings",
+            Instruments::Choir => "choir",
+            Instruments::Piano => "piano",
+            Instruments::Blend => "blend",
+        }
+    }
+
     /// The program of the voice ranked `rank` from the top (0 = highest) of `voices` voices.
     pub fn program(self, rank: usize, voices: usize) -> u8 {
         match self {
@@ -172,8 +182,9 @@ impl TempoMap {
         let mut segments = vec![(0u32, 0.0f64, 500_000.0f64)];
         for t in &piece.tempos {
             let &(tick, micros, per_quarter) = segments.last().unwrap_or(&(0, 0.0, 500_000.0));
-            let at = micros + f64::from(t.tick.saturating_sub(tick)) * per_quarter
-                / f64::from(TICKS_PER_QUARTER);
+            let at = micros
+                + f64::from(t.tick.saturating_sub(tick)) * per_quarter
+                    / f64::from(TICKS_PER_QUARTER);
             let next = (t.tick, at, f64::from(tempo_micros(t.tempo)));
             match segments.last_mut() {
                 Some(last) if last.0 == t.tick => *last = next,

@@ -83,10 +83,9 @@ fn note_spans(bytes: &[u8]) -> Vec<(f64, f64)> {
                 TrackEventKind::Midi { channel, message } => {
                     let c = channel.as_int();
                     match message {
-                        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => ons
-                            .entry((t, c, key.as_int()))
-                            .or_default()
-                            .push_back(tick),
+                        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
+                            ons.entry((t, c, key.as_int())).or_default().push_back(tick)
+                        }
                         MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
                             if let Some(start) = ons
                                 .get_mut(&(t, c, key.as_int()))
@@ -236,7 +235,10 @@ fn generate_and_render_write_audio_and_a_piano_roll() {
 
     // `render` on a chorale from the corpus, with another instrument set.
     let chorale = repo().join("data/bach-chorales-midi/bach_bwv10.7.mid");
-    let (wav2, png2) = (dir.path().join("chorale.wav"), dir.path().join("chorale.png"));
+    let (wav2, png2) = (
+        dir.path().join("chorale.wav"),
+        dir.path().join("chorale.png"),
+    );
     ok(&host_trainer(&[
         "render",
         chorale.to_str().unwrap(),

@@ -73,7 +73,10 @@ fn tiny_model_trains_exports_generates_and_evaluates() {
     assert!(out.contains("int8 (engine)"), "{out}");
     let wav = hound::WavReader::open(run.join("sample.wav")).unwrap();
     assert_eq!((wav.spec().sample_rate, wav.spec().channels), (44_100, 2));
-    assert!(wav.duration() > 44_100, "the sample lasts more than a second");
+    assert!(
+        wav.duration() > 44_100,
+        "the sample lasts more than a second"
+    );
 
     // Export reports float vs quantized perplexity; int8 stays within 3%.
     let report = json(&host_trainer(&["export", "--run", run_s, "--json"]));

@@ -55,8 +55,8 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let log = host_trainer::midi_port::parse_log(&std::fs::read_to_string(&record).unwrap())
-        .unwrap();
+    let log =
+        host_trainer::midi_port::parse_log(&std::fs::read_to_string(&record).unwrap()).unwrap();
     assert_eq!(report["dropped_notes"], 0);
     assert_eq!(report["ill_formed"], 0);
     assert_eq!(report["interrupted"], false);
@@ -66,7 +66,10 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
     assert_eq!(log.last().unwrap().1, [0xfc]);
     let clocks = log.iter().filter(|m| m.1 == [0xf8]).count();
     assert_eq!(clocks as u64, report["clocks"].as_u64().unwrap());
-    assert!(clocks >= 48, "{clocks} clocks in 3 s (40 BPM, the slowest tempo, gives 72)");
+    assert!(
+        clocks >= 48,
+        "{clocks} clocks in 3 s (40 BPM, the slowest tempo, gives 72)"
+    );
 
     // Each note message goes out right after the clock of its grid tick:
     // after 2·tick clocks (24 per quarter note, 12 grid ticks per quarter).
@@ -88,7 +91,10 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
                 let was = sounding.insert((channel, key), on).unwrap_or(false);
                 if on {
                     assert!(!was, "note-on of a sounding key {channel}/{key} at {tick}");
-                    played.entry(tick).or_default().push((channel, key, velocity));
+                    played
+                        .entry(tick)
+                        .or_default()
+                        .push((channel, key, velocity));
                     ons += 1;
                 } else {
                     assert!(was, "note-off of a silent key {channel}/{key} at {tick}");
@@ -140,7 +146,11 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
             .collect()
     };
     let compared = upto(&played);
-    assert!(compared.len() >= 4, "only {} ticks with notes to compare", compared.len());
+    assert!(
+        compared.len() >= 4,
+        "only {} ticks with notes to compare",
+        compared.len()
+    );
     assert_eq!(compared, upto(&expected));
 
     // The clock follows the model's tempo: clock k is due at the sum of the
@@ -208,8 +218,24 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
 fn play_without_a_model_or_to_a_missing_port_is_a_clear_error() {
     for args in [
         &["play", "--record", "/tmp/never-written.txt"][..],
-        &["play", "--model", MODEL, "--port", "no such port 1f3a", "--seconds", "1"][..],
-        &["play", "--model", MODEL, "--record", "x.txt", "--seconds", "-1"][..],
+        &[
+            "play",
+            "--model",
+            MODEL,
+            "--port",
+            "no such port 1f3a",
+            "--seconds",
+            "1",
+        ][..],
+        &[
+            "play",
+            "--model",
+            MODEL,
+            "--record",
+            "x.txt",
+            "--seconds",
+            "-1",
+        ][..],
     ] {
         let out = host_trainer(args);
         let err = String::from_utf8_lossy(&out.stderr);

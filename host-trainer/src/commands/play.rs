@@ -129,8 +129,8 @@ pub fn run(args: &PlayArgs) -> Result<i32> {
 
     let bytes =
         std::fs::read(&model_path).with_context(|| format!("reading {}", model_path.display()))?;
-    let model = Model::from_bytes(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
+    let model =
+        Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
     let options = SessionOptions::for_model(&model);
     let mut memory = vec![0u8; Session::memory_required(&model, options)];
     let session = Session::new(&model, options, &mut memory)
@@ -182,11 +182,12 @@ pub fn run(args: &PlayArgs) -> Result<i32> {
 }
 
 fn print_report(r: &PlayReport) {
-    let bpm: Vec<String> = r
+    let mut bpm: Vec<String> = r
         .tempos
         .iter()
         .map(|t| format!("{:.0}", 60e6 / f64::from(t.micros_per_quarter)))
         .collect();
+    bpm.dedup();
     println!(
         "played {:.1} s: {} tokens ({} ill-formed), {} note-ons, {} note-offs, {} clocks, {} dropped notes{}{}",
         r.seconds,

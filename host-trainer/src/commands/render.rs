@@ -38,13 +38,7 @@ impl ListenArgs {
 
     /// Write the files asked for (the piano roll first, then the WAV).
     pub fn write(&self, piece: &Piece, title: &str) -> Result<()> {
-        write_files(
-            piece,
-            title,
-            self.wav.as_deref(),
-            self.png.as_deref(),
-            self,
-        )
+        write_files(piece, title, self.wav.as_deref(), self.png.as_deref(), self)
     }
 
     /// A run's sample: `--png`/`--wav` where given, else `png` and — when a
@@ -102,11 +96,11 @@ fn write_files(
         let report = render_wav(piece, &font, listen.instruments, wav)
             .with_context(|| format!("writing {}", wav.display()))?;
         println!(
-            "wrote {}: {:.1} s (music {:.1} s), 44.1 kHz 16-bit stereo, {:?} on {}",
+            "wrote {}: {:.1} s (music {:.1} s), 44.1 kHz 16-bit stereo, {} on {}",
             wav.display(),
             report.seconds,
             report.music_seconds,
-            listen.instruments,
+            listen.instruments.name(),
             std::fs::canonicalize(&font_path)
                 .unwrap_or(font_path)
                 .display()
