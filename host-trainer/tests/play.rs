@@ -13,6 +13,9 @@ use kantor_engine::sampler::SamplerConfig;
 use kantor_engine::stream::voice_channel;
 use kantor_engine::vocab::tempo_micros;
 
+/// (channel, key, velocity) of the note-ons at each grid tick.
+type NotesByTick = BTreeMap<u32, Vec<(u8, u8, u8)>>;
+
 const MODEL: &str = "firmware/model/student.safetensors";
 const SEED: u64 = 5;
 
@@ -74,7 +77,7 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
     // Each note message goes out right after the clock of its grid tick:
     // after 2·tick clocks (24 per quarter note, 12 grid ticks per quarter).
     let mut clocks_before = 0u64;
-    let mut played: BTreeMap<u32, Vec<(u8, u8, u8)>> = BTreeMap::new();
+    let mut played = NotesByTick::new();
     let mut last_tick = 0u32;
     let mut sounding: HashMap<(u8, u8), bool> = HashMap::new();
     let (mut ons, mut offs) = (0u64, 0u64);
@@ -126,7 +129,7 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
     };
     let tokens = generate_engine(&bytes, &[], &options).unwrap();
     let piece = to_piece(&tokens, &bpe).unwrap().piece;
-    let mut expected: BTreeMap<u32, Vec<(u8, u8, u8)>> = BTreeMap::new();
+    let mut expected = NotesByTick::new();
     for n in &piece.notes {
         expected
             .entry(n.onset)
@@ -136,7 +139,7 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
     // The last tick with note-ons may have been cut off when generation stopped.
     let last_on = *played.keys().last().unwrap();
     let horizon = last_on.min(piece.end_tick());
-    let upto = |m: &BTreeMap<u32, Vec<(u8, u8, u8)>>| -> Vec<(u32, Vec<(u8, u8, u8)>)> {
+    let upto = |m: &NotesByTick| -> NotesByTick {
         m.range(..horizon)
             .map(|(&t, v)| {
                 let mut v = v.clone();
