@@ -180,6 +180,10 @@ pub fn finish(
         bars: 16,
         ..GenerateOptions::default()
     };
+    std::fs::write(
+        dir.join("export.json"),
+        serde_json::to_string_pretty(&int8)?,
+    )?;
     let piece = write_sample(&model, &run.bpe, &options, &dir.join(SAMPLE_FILE))?;
     println!(
         "wrote {} ({} notes, 16 bars, seed {seed})",
@@ -197,9 +201,5 @@ pub fn finish(
             &dir.join(SAMPLE_PNG_FILE),
         )?;
     }
-    std::fs::write(
-        dir.join("export.json"),
-        serde_json::to_string_pretty(&int8)?,
-    )?;
     Ok(())
 }
