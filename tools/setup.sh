@@ -8,6 +8,9 @@
 #   - qemu-system-arm (netduinoplus2 board) and lld for the firmware test
 #   - the wasm32-unknown-unknown target (the web page's engine) and Debian's
 #     chromium (the web page's test, headless)
+#   - libasound2-dev and pkg-config: midir (host-trainer's `live` feature, on by
+#     default) links ALSA; without them host-trainer does not build
+#   - a General MIDI SoundFont (timgm6mb-soundfont, 6 MB) for `host-trainer render`
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -24,6 +27,9 @@ fi
 
 missing=()
 have qemu-system-arm || missing+=(qemu-system-arm)
+{ have pkg-config && pkg-config --exists alsa; } || missing+=(libasound2-dev pkg-config)
+sf2=/usr/share/sounds/sf2
+[ -e $sf2/FluidR3_GM.sf2 ] || [ -e $sf2/default-GM.sf2 ] || [ -e $sf2/TimGM6mb.sf2 ] || missing+=(timgm6mb-soundfont)
 
 # The firmware target: rustup's prebuilt core where possible, Debian's otherwise.
 if have rustup && rustup target list --installed 2>/dev/null | grep -q thumbv7em-none-eabihf; then

@@ -11,6 +11,8 @@
 //! * [`model`] — the Transformer in candle.
 //! * [`train`] — the training loop (with [`optimizer`], [`checkpoint`], [`metrics`], [`plot`]).
 //! * [`export`] — float weights → the engine's quantized file.
+//! * [`render`] — a piece → WAV with a SoundFont (and [`plot::piano_roll`]).
+//! * [`player`] — real-time playback to a MIDI port ([`midi_port`]) with MIDI clock.
 //! * [`commands`] — the `host-trainer` subcommands.
 
 pub mod bpe;
@@ -25,11 +27,14 @@ pub mod fsutil;
 pub mod generate;
 pub mod metrics;
 pub mod midi;
+pub mod midi_port;
 pub mod model;
 pub mod optimizer;
 pub mod piece;
+pub mod player;
 pub mod plot;
 pub mod remi;
+pub mod render;
 pub mod run;
 pub mod study;
 pub mod train;

@@ -1,9 +1,11 @@
 //! The `host-trainer` command line. Each subcommand lives in `commands/`.
 
 use clap::{Parser, Subcommand};
-use host_trainer::commands::{compare, data, distill, eval, export, generate, tokenize, train};
+use host_trainer::commands::{
+    compare, data, distill, eval, export, generate, play, render, tokenize, train,
+};
 
-/// Kantor's host side: tokenize, train, distil, export, generate and evaluate.
+/// Kantor's host side: tokenize, train, distil, export, generate, render, play and evaluate.
 #[derive(Debug, Parser)]
 #[command(name = "host-trainer", version, about)]
 struct Cli {
@@ -23,6 +25,10 @@ enum Command {
     Export(export::ExportArgs),
     /// Continue a MIDI prompt (or start from nothing) and write MIDI.
     Generate(generate::GenerateArgs),
+    /// Render a MIDI file as audio (WAV, with a SoundFont) and a piano roll (PNG).
+    Render(render::RenderArgs),
+    /// Generate and play live to a MIDI port (note-on/off and MIDI clock), as a keyboard would.
+    Play(play::PlayArgs),
     /// Perplexity on held-out data and metrics of generated music.
     Eval(eval::EvalArgs),
     /// The comparative study: LSTM, VAEs, VQ-VAE, GAN, diffusion beside the Transformer.
@@ -41,6 +47,8 @@ fn main() {
         Command::Distill(args) => distill::run(args),
         Command::Export(args) => export::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Play(args) => play::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Compare(args) => compare::run(args),
     };

@@ -15,6 +15,7 @@ use crate::export::{export, FloatWeights, Precision};
 use crate::generate::{generate_engine, to_piece, GenerateOptions};
 use crate::midi::{write_midi, ReadOptions};
 use crate::model::LanguageModel;
+use crate::piece::Piece;
 use crate::train::{files, load_model, mean_loss, Dataset};
 
 /// The exported int8 model of a run (what the engine and firmware load).
@@ -23,6 +24,10 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const MODEL_F32_FILE: &str = "model-f32.safetensors";
 /// The sample a finished run leaves behind.
 pub const SAMPLE_FILE: &str = "sample.mid";
+/// The sample's audio (when a SoundFont is installed).
+pub const SAMPLE_WAV_FILE: &str = "sample.wav";
+/// The sample's piano roll.
+pub const SAMPLE_PNG_FILE: &str = "sample.png";
 /// Default int8 group size.
 pub const GROUP_SIZE: usize = 64;
 
@@ -159,15 +164,16 @@ pub fn export_and_measure(
     })
 }
 
-/// Generate a sample with the engine from an exported model and write it as MIDI.
+/// Generate a sample with the engine from an exported model, write it as
+/// MIDI and return it.
 pub fn write_sample(
     model_bytes: &[u8],
     bpe: &Bpe,
     options: &GenerateOptions,
     out: &Path,
-) -> Result<usize> {
+) -> Result<Piece> {
     let tokens = generate_engine(model_bytes, &[], options)?;
     let decoded = to_piece(&tokens, bpe)?;
     crate::fsutil::write_atomic(out, &write_midi(&decoded.piece))?;
-    Ok(decoded.piece.notes.len())
+    Ok(decoded.piece)
 }

@@ -46,6 +46,10 @@ fn json(out: &Output) -> serde_json::Value {
 
 #[test]
 fn tiny_model_trains_exports_generates_and_evaluates() {
+    assert!(
+        host_trainer::render::installed_soundfont().is_some(),
+        "no General MIDI SoundFont installed for sample.wav: run tools/setup.sh"
+    );
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("tiny");
     let run_s = run.to_str().unwrap();
@@ -61,10 +65,18 @@ fn tiny_model_trains_exports_generates_and_evaluates() {
         "loss.png",
         "model.safetensors",
         "sample.mid",
+        "sample.png",
+        "sample.wav",
     ] {
         assert!(run.join(file).exists(), "{file} missing\n{out}");
     }
     assert!(out.contains("int8 (engine)"), "{out}");
+    let wav = hound::WavReader::open(run.join("sample.wav")).unwrap();
+    assert_eq!((wav.spec().sample_rate, wav.spec().channels), (44_100, 2));
+    assert!(
+        wav.duration() > 44_100,
+        "the sample lasts more than a second"
+    );
 
     // Export reports float vs quantized perplexity; int8 stays within 3%.
     let report = json(&host_trainer(&["export", "--run", run_s, "--json"]));

@@ -44,7 +44,7 @@ CUDARC_CUDA_VERSION=13000 CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}" \
 LIBRARY_PATH="$cu/lib:$cu/lib/stubs" \
 RUSTFLAGS="-C link-arg=-Wl,--unresolved-symbols=ignore-in-object-files -C link-arg=-L$cu/lib/stubs -C link-arg=-Wl,--no-as-needed -C link-arg=-lcuda" \
 CARGO_TARGET_DIR="$repo/target/cuda-build" \
-  cargo build --release -p host-trainer --features cuda
+  cargo build --release -p host-trainer --no-default-features --features cuda
 mkdir -p target/cuda
 strip -o target/cuda/host-trainer target/cuda-build/release/host-trainer
 echo "built target/cuda/host-trainer; run it on the GPU machine with tools/cuda/run.sh"

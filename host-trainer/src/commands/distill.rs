@@ -151,6 +151,12 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
         args.out.join("distill.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    super::train::finish(&args.out, &device, &corpus, 0)?;
+    super::train::finish(
+        &args.out,
+        &device,
+        &corpus,
+        0,
+        &super::render::ListenArgs::default(),
+    )?;
     Ok(0)
 }

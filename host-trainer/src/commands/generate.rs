@@ -1,5 +1,6 @@
 //! `host-trainer generate`: continue a prompt (or start from nothing) with an
-//! exported model (the engine) or a run's checkpoint (candle); write MIDI.
+//! exported model (the engine) or a run's checkpoint (candle); write MIDI,
+//! and with `--wav`/`--png` its audio and piano roll.
 
 use std::path::PathBuf;
 
@@ -57,6 +58,8 @@ pub struct GenerateArgs {
     /// Device for candle generation.
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceChoice,
+    #[command(flatten)]
+    pub listen: super::render::ListenArgs,
 }
 
 /// The first `bars` bars of a piece.
@@ -90,6 +93,7 @@ pub fn run(args: &GenerateArgs) -> Result<i32> {
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
         bail!("--top-p must be in (0, 1]");
     }
+    args.listen.check()?;
     let options = GenerateOptions {
         sampler: SamplerConfig {
             temperature: args.temperature,
@@ -156,5 +160,12 @@ pub fn run(args: &GenerateArgs) -> Result<i32> {
         tokens.len(),
         decoded.errors.len()
     );
+    if args.listen.wav.is_some() || args.listen.png.is_some() {
+        let title = args
+            .out
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        args.listen.write(&piece, &title)?;
+    }
     Ok(0)
 }

@@ -7,5 +7,7 @@ pub mod distill;
 pub mod eval;
 pub mod export;
 pub mod generate;
+pub mod play;
+pub mod render;
 pub mod tokenize;
 pub mod train;

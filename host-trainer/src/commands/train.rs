@@ -1,5 +1,6 @@
 //! `host-trainer train`: train a model on a corpus, then export it for the
-//! engine and leave a sample MIDI file in the run directory.
+//! engine and leave a sample in the run directory: MIDI, its piano roll and
+//! — when a SoundFont is installed — its audio.
 
 use std::path::PathBuf;
 
@@ -14,8 +15,11 @@ use crate::generate::GenerateOptions;
 use crate::midi::ReadOptions;
 use crate::run::{
     export_and_measure, write_sample, Run, GROUP_SIZE, MODEL_F32_FILE, MODEL_FILE, SAMPLE_FILE,
+    SAMPLE_PNG_FILE, SAMPLE_WAV_FILE,
 };
 use crate::train::{train, RunOptions, TrainSummary};
+
+use super::render::ListenArgs;
 
 /// Arguments of `host-trainer train`.
 #[derive(Debug, clap::Args)]
@@ -53,6 +57,9 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// The sample's audio and piano roll (default: sample.wav, sample.png in the run directory).
+    #[command(flatten)]
+    pub listen: ListenArgs,
 }
 
 /// Run the command.
@@ -82,6 +89,9 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         config = RunConfig::load(&out.join(crate::train::files::CONFIG))?;
     }
     config.validate()?;
+    if !args.no_export {
+        args.listen.check()?;
+    }
     let device = device::select(args.device)?;
     let corpus = Corpus::load(
         &config.data.corpus,
@@ -111,7 +121,7 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
     let summary = train(&corpus, config, &device, None, None, &options)?;
     report(&summary);
     if !args.no_export {
-        finish(&out, &device, &corpus, 0)?;
+        finish(&out, &device, &corpus, 0, &args.listen)?;
     }
     Ok(0)
 }
@@ -132,12 +142,14 @@ pub fn report(s: &TrainSummary) {
     );
 }
 
-/// After training: export int8 and f32 models, compare perplexities, write a sample.
+/// After training: export int8 and f32 models, compare perplexities, write a
+/// sample (MIDI, piano roll, and audio when a SoundFont is there).
 pub fn finish(
     dir: &std::path::Path,
     device: &candle_core::Device,
     corpus: &Corpus,
     seed: u64,
+    listen: &ListenArgs,
 ) -> Result<()> {
     let run = Run::open(dir)?;
     let dataset = run.dataset(corpus)?;
@@ -168,14 +180,26 @@ pub fn finish(
         bars: 16,
         ..GenerateOptions::default()
     };
-    let notes = write_sample(&model, &run.bpe, &options, &dir.join(SAMPLE_FILE))?;
-    println!(
-        "wrote {} ({notes} notes, 16 bars, seed {seed})",
-        dir.join(SAMPLE_FILE).display()
-    );
     std::fs::write(
         dir.join("export.json"),
         serde_json::to_string_pretty(&int8)?,
     )?;
+    let piece = write_sample(&model, &run.bpe, &options, &dir.join(SAMPLE_FILE))?;
+    println!(
+        "wrote {} ({} notes, 16 bars, seed {seed})",
+        dir.join(SAMPLE_FILE).display(),
+        piece.notes.len()
+    );
+    if piece.notes.is_empty() {
+        println!("the sample has no notes: no piano roll or audio written");
+    } else {
+        let title = format!("{} sample (seed {seed})", dir.display());
+        listen.write_sample(
+            &piece,
+            &title,
+            &dir.join(SAMPLE_WAV_FILE),
+            &dir.join(SAMPLE_PNG_FILE),
+        )?;
+    }
     Ok(())
 }
