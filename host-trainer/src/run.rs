@@ -28,8 +28,10 @@ pub const SAMPLE_FILE: &str = "sample.mid";
 pub const SAMPLE_WAV_FILE: &str = "sample.wav";
 /// The sample's piano roll.
 pub const SAMPLE_PNG_FILE: &str = "sample.png";
-/// Default int8 group size.
-pub const GROUP_SIZE: usize = 64;
+/// Default int8 group size: 0, one scale per row (and per activation
+/// vector). On the shipped student it costs +0.05 % perplexity against
+/// groups of 64's +0.03 %, and saves the Cortex-M4 a float rescale per group.
+pub const GROUP_SIZE: usize = 0;
 
 /// A run directory with its configuration and BPE table.
 #[derive(Clone, Debug)]

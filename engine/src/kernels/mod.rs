@@ -5,8 +5,9 @@
 //! from `libm`, so results are bit-identical on every target. Integer dot
 //! products accumulate exactly in i32, so the fast paths — x86-64 AVX2 and
 //! AVX-512 VNNI, the Cortex-M4's SMLAD — give the same sums as the portable
-//! ones. Which family runs is an [`Isa`],
-//! chosen per session ([`crate::session::SessionOptions::isa`]).
+//! ones. Which family runs is an [`Isa`], chosen per session
+//! ([`crate::session::SessionOptions::isa`]); the portable family is the
+//! reference the others are tested against.
 
 #[cfg(all(target_arch = "arm", feature = "dsp"))]
 mod arm_dsp;
