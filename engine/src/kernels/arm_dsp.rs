@@ -140,6 +140,22 @@ pub fn matvec_i8(
     let blocks = group / 8;
     let (wp, xp) = (w.as_ptr(), packed.as_ptr());
     let mut r = 0;
+    if groups == 1 {
+        // One scale per row: a row's dot product, one rescale.
+        // SAFETY: groups == 1 and the checks above: xs holds one scale.
+        let s = unsafe { *xs.get_unchecked(0) };
+        while r + 3 <= rows {
+            // SAFETY: rows r..r + 3 are in range by the checks above.
+            let d = unsafe {
+                let a = wp.add(r * cols);
+                triple_blocks(a, a.add(cols), a.add(2 * cols), xp, blocks)
+            };
+            for (i, d) in d.into_iter().enumerate() {
+                out[r + i] = d as f32 * (scale(r + i) * s);
+            }
+            r += 3;
+        }
+    }
     // Three rows per pass: each activation word serves three rows (12 of the
     // 12 registers inline assembly may use here).
     while r + 3 <= rows {

@@ -67,31 +67,36 @@ mod tests {
     }
 
     fn multi_row_passes_match_single_rows() -> Outcome {
-        // 7 rows: two three-row passes and a single row; fewer rows take
-        // the pair and single-row paths.
+        // Groups of 32 and one group per row (64); 7 rows: two three-row
+        // passes and a single row, fewer rows the pair and single-row paths.
+        multi_row_case::<32>()?;
+        multi_row_case::<64>()
+    }
+
+    fn multi_row_case<const GROUP: usize>() -> Outcome {
         const ROWS: usize = 7;
         const COLS: usize = 64;
-        const GROUP: usize = 32;
         /// Scales aligned as an exported model keeps them (the DSP path needs it).
         #[repr(C, align(4))]
-        struct Scales([u8; ROWS * (COLS / GROUP) * 4]);
-        let mut rng = Rng(99);
+        struct Scales([u8; ROWS * 2 * 4]);
+        let groups = COLS / GROUP;
+        let mut rng = Rng(99 + GROUP as u32);
         let mut w = [0u8; ROWS * COLS];
         w.iter_mut().for_each(|v| *v = rng.next() as u8);
-        let mut scales = Scales([0u8; ROWS * (COLS / GROUP) * 4]);
+        let mut scales = Scales([0u8; ROWS * 2 * 4]);
         for (i, chunk) in scales.0.chunks_exact_mut(4).enumerate() {
             chunk.copy_from_slice(&(0.01 + i as f32 * 0.003).to_le_bytes());
         }
         let mut x = [0.0f32; COLS];
         x.iter_mut()
             .for_each(|v| *v = (rng.next() % 2000) as f32 / 1000.0 - 1.0);
-        let (mut xq, mut xs, mut packed) = ([0i8; COLS], [0.0f32; COLS / GROUP], [0u32; COLS / 2]);
-        quantize(&x, GROUP, &mut xq, &mut xs);
+        let (mut xq, mut xs, mut packed) = ([0i8; COLS], [0.0f32; 2], [0u32; COLS / 2]);
+        quantize(&x, GROUP, &mut xq, &mut xs[..groups]);
         pack_pairs(&xq, &mut packed);
         let q = QuantizedVector {
             values: &xq,
             packed: &packed,
-            scales: &xs,
+            scales: &xs[..groups],
             group_size: GROUP,
         };
         for rows in 1..=ROWS {
@@ -100,7 +105,7 @@ mod tests {
                 cols: COLS,
                 data: MatrixData::Int8 {
                     weights: &w[..rows * COLS],
-                    scales: F32Bytes(&scales.0[..rows * (COLS / GROUP) * 4]),
+                    scales: F32Bytes(&scales.0[..rows * groups * 4]),
                     group_size: GROUP,
                 },
             };
@@ -108,9 +113,9 @@ mod tests {
             matvec(Isa::ArmDsp, &mut out[..rows], &m, &x, Some(&q));
             for (r, &o) in out[..rows].iter().enumerate() {
                 let mut acc = 0.0f32;
-                for g in 0..COLS / GROUP {
+                for g in 0..groups {
                     let at = r * COLS + g * GROUP;
-                    let s = &scales.0[(r * (COLS / GROUP) + g) * 4..][..4];
+                    let s = &scales.0[(r * groups + g) * 4..][..4];
                     let ws = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
                     acc +=
                         dot_i8(&w[at..at + GROUP], &xq[g * GROUP..][..GROUP]) as f32 * (ws * xs[g]);
