@@ -50,61 +50,6 @@ pub fn dot_packed(w: &[u8], x: &[u32]) -> i32 {
     acc + dot_packed_portable(w_rest, x_rest)
 }
 
-/// Dot products of two rows' groups (`a`, `b`, equal lengths, a multiple
-/// of 8) with the same packed activations: each activation word is loaded
-/// once for both rows.
-#[inline(always)]
-pub fn dot_packed_pair(a: &[u8], b: &[u8], x: &[u32]) -> (i32, i32) {
-    let blocks = (a.len() / 8).min(b.len() / 8).min(x.len() / 4);
-    let (mut sa, mut sb) = (0i32, 0i32);
-    if blocks > 0 {
-        // SAFETY: reads `blocks * 8` bytes of `a` and of `b` and
-        // `blocks * 4` words of `x` (word-aligned for LDRD); writes no memory.
-        unsafe {
-            core::arch::asm!(
-                "2:",
-                "ldrd {x0}, {x1}, [{xp}], #8",
-                "ldr {wa}, [{pa}], #4",
-                "ldr {wb}, [{pb}], #4",
-                "sxtb16 {t}, {wa}",
-                "smlad {sa}, {t}, {x0}, {sa}",
-                "sxtb16 {t}, {wa}, ror #8",
-                "smlad {sa}, {t}, {x1}, {sa}",
-                "sxtb16 {t}, {wb}",
-                "smlad {sb}, {t}, {x0}, {sb}",
-                "sxtb16 {t}, {wb}, ror #8",
-                "smlad {sb}, {t}, {x1}, {sb}",
-                "ldrd {x0}, {x1}, [{xp}], #8",
-                "ldr {wa}, [{pa}], #4",
-                "ldr {wb}, [{pb}], #4",
-                "sxtb16 {t}, {wa}",
-                "smlad {sa}, {t}, {x0}, {sa}",
-                "sxtb16 {t}, {wa}, ror #8",
-                "smlad {sa}, {t}, {x1}, {sa}",
-                "sxtb16 {t}, {wb}",
-                "smlad {sb}, {t}, {x0}, {sb}",
-                "sxtb16 {t}, {wb}, ror #8",
-                "smlad {sb}, {t}, {x1}, {sb}",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                pa = inout(reg) a.as_ptr() => _,
-                pb = inout(reg) b.as_ptr() => _,
-                xp = inout(reg) x.as_ptr() => _,
-                n = inout(reg) blocks => _,
-                sa = inout(reg) sa,
-                sb = inout(reg) sb,
-                wa = out(reg) _,
-                wb = out(reg) _,
-                x0 = out(reg) _,
-                x1 = out(reg) _,
-                t = out(reg) _,
-                options(nostack, readonly),
-            );
-        }
-    }
-    (sa, sb)
-}
-
 /// int8 matvec with per-(row, group) scales, three rows per pass: the same
 /// result as [`super::portable::matvec_i8`] (`packed` is the activations
 /// laid out by [`super::pack_pairs`], `group` a multiple of 8).
@@ -283,7 +228,8 @@ unsafe fn triple_blocks(
     [sa, sb, sc]
 }
 
-/// The loop of [`dot_packed_pair`] over `blocks` blocks of 8 weights.
+/// Two rows' dot products over `blocks` blocks of 8 weights with the same
+/// packed activations (each activation word loaded once for both).
 ///
 /// # Safety
 /// `a` and `b` must be readable for `blocks * 8` bytes and `x` (word-aligned)
