@@ -26,6 +26,7 @@ pub struct SessionOptions {
     /// Leading positions the cache never drops (attention sinks).
     pub sinks: usize,
     /// The kernel family (every family gives the same results; see [`Isa`]).
+    /// A family this processor lacks runs as [`Isa::Portable`].
     pub isa: Isa,
 }
 
@@ -119,7 +120,9 @@ struct RunState<'b> {
     query8: &'b mut [i8],
     query_packed: &'b mut [u32],
     head: &'b mut [f32],
+    /// Q15 cosines and sines of a cache slide's key rotation.
     rotation: &'b mut [i32],
+    /// Attention weights as 16-bit integers (int8 caches), and packed for the DSP path.
     attention_weights: &'b mut [i16],
     attention_weights_packed: &'b mut [u32],
     /// Sampler scratch: one index per token.
@@ -311,7 +314,11 @@ impl<'m, 'b> Session<'m, 'b> {
             state,
             cache,
             evictions: 0,
-            isa: options.isa,
+            isa: if options.isa.is_available() {
+                options.isa
+            } else {
+                Isa::Portable
+            },
         })
     }
 

@@ -45,7 +45,8 @@ pub fn dot_lanes(w: &[u8], x: &[f32], width: usize, decode: impl Fn(&[u8]) -> f3
     sum8(acc) + tail
 }
 
-/// [`dot_lanes`] for two f32 slices (same summation order).
+/// Dot product of two f32 slices in eight interleaved lanes, reduced by
+/// [`sum8`], the tail added in order (the order of the f32 matvec).
 #[inline]
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
