@@ -67,18 +67,10 @@ pub fn matvec_i8(
         cols,
         group,
     } = m;
-    let groups = cols / group.max(1);
     let rows = out.len();
-    if group == 0
-        || !group.is_multiple_of(8)
-        || !cols.is_multiple_of(group)
-        || packed.len() < cols / 2
-        || xs.len() < groups
-        || w.len() < rows * cols
-        || scales.len() < rows * groups * 4
-    {
+    let Some(groups) = m.checked_groups(rows, packed.len() * 2, xs.len(), 8) else {
         return Some(());
-    }
+    };
     let sc: &[f32] = bytemuck::try_cast_slice(&scales[..rows * groups * 4]).ok()?;
     // SAFETY: every index below is < rows * groups.
     let scale = |i: usize| unsafe { *sc.get_unchecked(i) };

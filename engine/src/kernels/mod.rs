@@ -63,6 +63,28 @@ pub struct Int8Rows<'a> {
     pub group: usize,
 }
 
+impl Int8Rows<'_> {
+    /// The number of groups per row if `rows` rows, `x_values` activations and
+    /// `x_scales` activation scales are enough for every read of a matvec
+    /// (and `multiple` divides the group size); `None` otherwise.
+    pub(crate) fn checked_groups(
+        &self,
+        rows: usize,
+        x_values: usize,
+        x_scales: usize,
+        multiple: usize,
+    ) -> Option<usize> {
+        let groups = self.cols.checked_div(self.group)?;
+        let fits = self.group.is_multiple_of(multiple)
+            && self.cols.is_multiple_of(self.group)
+            && x_values >= self.cols
+            && x_scales >= groups
+            && self.weights.len() >= rows.checked_mul(self.cols)?
+            && self.scales.len() >= rows.checked_mul(groups)?.checked_mul(4)?;
+        fits.then_some(groups)
+    }
+}
+
 /// True when the int8 kernels can use the ARMv7E-M DSP instructions.
 pub const DSP: bool = cfg!(all(target_arch = "arm", feature = "dsp"));
 

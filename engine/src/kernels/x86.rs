@@ -125,14 +125,8 @@ pub fn matvec_i8(vnni: bool, out: &mut [f32], m: Int8Rows<'_>, xq: &[i8], xs: &[
         cols,
         group,
     } = m;
-    let groups = cols / group.max(1);
-    if group == 0
-        || !group.is_multiple_of(32)
-        || !cols.is_multiple_of(group)
-        || xq.len() < cols
-        || xs.len() < groups
-        || w.len() < out.len() * cols
-        || scales.len() < out.len() * groups * 4
+    if m.checked_groups(out.len(), xq.len(), xs.len(), 32)
+        .is_none()
     {
         return;
     }
