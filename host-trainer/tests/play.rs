@@ -5,34 +5,21 @@
 //! Timing bounds are loose sanity bounds only: this is not a benchmark.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use host_trainer::generate::{generate_engine, to_piece, GenerateOptions};
 use kantor_engine::sampler::SamplerConfig;
 use kantor_engine::stream::voice_channel;
 use kantor_engine::vocab::tempo_micros;
 
+mod common;
+use common::*;
+
 /// (channel, key, velocity) of the note-ons at each grid tick.
 type NotesByTick = BTreeMap<u32, Vec<(u8, u8, u8)>>;
 
 const MODEL: &str = "firmware/model/student.safetensors";
 const SEED: u64 = 5;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn host_trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
