@@ -6,6 +6,8 @@
 //!     runs/default/model.safetensors out.mid [TOKENS] [SEED]
 //! ```
 
+use std::error::Error;
+
 use kantor_engine::generator::Generator;
 use kantor_engine::model::Model;
 use kantor_engine::sampler::{Sampler, SamplerConfig};
@@ -15,7 +17,7 @@ use kantor_engine::vocab::TICKS_PER_QUARTER;
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(model_path), Some(out_path)) = (args.get(1), args.get(2)) else {
         eprintln!("usage: generate MODEL.safetensors OUT.mid [TOKENS] [SEED]");
@@ -25,12 +27,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed: u64 = args.get(4).map_or(Ok(1), |s| s.parse())?;
 
     let bytes = std::fs::read(model_path)?;
-    let model = Model::from_bytes(&bytes).map_err(|e| format!("{model_path}: {e}"))?;
+    let model = Model::from_bytes(&bytes).map_err(|e| match e.source() {
+        Some(cause) => format!("{model_path}: {e}: {cause}"),
+        None => format!("{model_path}: {e}"),
+    })?;
     let options = SessionOptions::for_model(&model);
     // The engine never allocates: the application gives it memory.
     let mut memory = vec![0u8; Session::memory_required(&model, options)];
     let memory_kib = memory.len() / 1024;
-    let session = Session::new(&model, options, &mut memory).map_err(|e| format!("{e:?}"))?;
+    let session = Session::new(&model, options, &mut memory)?;
     let mut generator: Generator<'_, '_, 128> =
         Generator::new(session, Sampler::new(SamplerConfig::default(), seed), true);
 
@@ -76,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     for _ in 0..tokens {
-        generator.step().map_err(|e| format!("{e:?}"))?;
+        generator.step()?;
         play(&mut generator);
     }
     generator.finish();

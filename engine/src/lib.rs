@@ -11,7 +11,8 @@
 //! * [`vocab`] — the REMI token vocabulary and its grid.
 //! * [`decoder`] — token stream → notes, tempo and meter (streaming, grammar-checking).
 //! * [`bpe`] — BPE token → base tokens, without allocation.
-//! * [`safetensors`] — in-place reader of the weights file.
+//! * [`safetensors`] — in-place reader of the weights file (over `json`, a
+//!   no-alloc JSON cursor).
 //! * [`config`], [`weights`], [`model`] — what the file holds.
 //! * [`kernels`] — matmuls (int8, f16, f32), RMSNorm, SwiGLU, RoPE, softmax.
 //! * [`kv_cache`] — the static KV cache with attention sinks and sliding.
@@ -19,6 +20,7 @@
 //! * [`sampler`] — temperature, top-k, top-p; [`grammar`] — masking ill-formed tokens.
 //! * [`stream`] — notes → timed note-on/note-off messages.
 //! * [`generator`] — all of the above driven together.
+//! * [`error`] — what every error type above says (`Display`, `Error`).
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -26,8 +28,10 @@
 pub mod bpe;
 pub mod config;
 pub mod decoder;
+pub mod error;
 pub mod generator;
 pub mod grammar;
+mod json;
 pub mod kernels;
 pub mod kv_cache;
 pub mod model;

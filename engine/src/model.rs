@@ -35,24 +35,6 @@ impl From<FormatError> for LoadError {
     }
 }
 
-impl core::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            LoadError::Format(e) => write!(f, "not a valid safetensors file: {e:?}"),
-            LoadError::Config(e) => write!(f, "bad model configuration: {e:?}"),
-            LoadError::Tensor(TensorError { tensor, problem }) => match tensor.layer {
-                Some(l) => write!(f, "tensor layers.{l}.{}: {problem:?}", tensor.name),
-                None => write!(f, "tensor {}: {problem:?}", tensor.name),
-            },
-            LoadError::Bpe(e) => write!(f, "bad BPE table: {e:?}"),
-            LoadError::VocabMismatch { config, bpe } => write!(
-                f,
-                "the configuration says {config} tokens, the BPE table defines {bpe}"
-            ),
-        }
-    }
-}
-
 /// A loaded, validated model.
 #[derive(Clone, Debug)]
 pub struct Model<'a> {

@@ -16,6 +16,8 @@
 //! on anything but a missing name. Strings are compared raw: names with JSON
 //! escapes are never looked up by the engine.
 
+use crate::json::Json;
+
 /// Most tensors a file may hold.
 pub const MAX_TENSORS: usize = 512;
 /// Largest header accepted (bytes).
@@ -254,10 +256,7 @@ impl<'a> SafeTensors<'a> {
 
     fn entries(&self) -> Entries<'a> {
         Entries {
-            json: Json {
-                bytes: self.header,
-                pos: 0,
-            },
+            json: Json::at(self.header, 0),
             started: false,
             done: false,
         }
@@ -269,10 +268,7 @@ impl<'a> SafeTensors<'a> {
         value: usize,
         index: usize,
     ) -> Result<(Dtype, Shape, (usize, usize)), FormatError> {
-        let mut json = Json {
-            bytes: self.header,
-            pos: value,
-        };
+        let mut json = Json::at(self.header, value);
         let mut dtype = None;
         let mut shape = None;
         let mut offsets = None;
@@ -343,10 +339,7 @@ impl<'a> SafeTensors<'a> {
     }
 
     fn check_metadata(&self, value: usize) -> Result<(), FormatError> {
-        let mut json = Json {
-            bytes: self.header,
-            pos: value,
-        };
+        let mut json = Json::at(self.header, value);
         json.expect(b'{')?;
         if json.eat(b'}') {
             return Ok(());
@@ -405,10 +398,7 @@ impl<'a> SafeTensors<'a> {
             if entry.name != b"__metadata__" {
                 continue;
             }
-            let mut json = Json {
-                bytes: self.header,
-                pos: entry.value,
-            };
+            let mut json = Json::at(self.header, entry.value);
             json.expect(b'{').ok()?;
             if json.eat(b'}') {
                 return None;
@@ -447,185 +437,22 @@ impl<'a> Entries<'a> {
             self.json.expect(b'{')?;
             if self.json.eat(b'}') {
                 self.done = true;
-                return self.json.end().map(|_| None);
+                self.json.end()?;
+                return Ok(None);
             }
         } else if self.json.eat(b'}') {
             self.done = true;
-            return self.json.end().map(|_| None);
+            self.json.end()?;
+            return Ok(None);
         } else {
             self.json.expect(b',')?;
         }
         let name = self.json.string()?;
         self.json.expect(b':')?;
         self.json.skip_ws();
-        let value = self.json.pos;
+        let value = self.json.pos();
         self.json.skip_value()?;
         Ok(Some(Entry { name, value }))
-    }
-}
-
-/// A cursor over JSON bytes, with just what the safetensors header needs.
-struct Json<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-/// Deepest nesting [`Json::skip_value`] follows.
-const MAX_DEPTH: usize = 64;
-
-impl<'a> Json<'a> {
-    fn error(&self) -> FormatError {
-        FormatError::Json { offset: self.pos }
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    fn peek(&mut self) -> Option<u8> {
-        self.skip_ws();
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, byte: u8) -> bool {
-        if self.peek() == Some(byte) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn expect(&mut self, byte: u8) -> Result<(), FormatError> {
-        if self.eat(byte) {
-            Ok(())
-        } else {
-            Err(self.error())
-        }
-    }
-
-    /// Only trailing whitespace may follow the header object.
-    fn end(&mut self) -> Result<(), FormatError> {
-        match self.peek() {
-            None => Ok(()),
-            Some(_) => Err(self.error()),
-        }
-    }
-
-    /// A string's raw contents (between the quotes, escapes left as they are).
-    fn string(&mut self) -> Result<&'a [u8], FormatError> {
-        self.expect(b'"')?;
-        let start = self.pos;
-        loop {
-            match self.bytes.get(self.pos) {
-                None => return Err(self.error()),
-                Some(b'"') => break,
-                Some(b'\\') => match self.bytes.get(self.pos + 1) {
-                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
-                    Some(b'u') => {
-                        let hex = self.bytes.get(self.pos + 2..self.pos + 6);
-                        if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                            return Err(self.error());
-                        }
-                        self.pos += 6;
-                    }
-                    _ => return Err(self.error()),
-                },
-                Some(&c) if c < 0x20 => return Err(self.error()),
-                Some(_) => self.pos += 1,
-            }
-        }
-        let s = self.bytes.get(start..self.pos).ok_or(self.error())?;
-        self.pos += 1;
-        Ok(s)
-    }
-
-    /// A non-negative integer that fits in `usize`.
-    fn number(&mut self) -> Result<usize, FormatError> {
-        self.skip_ws();
-        let start = self.pos;
-        let mut value = 0usize;
-        while let Some(&c) = self.bytes.get(self.pos) {
-            if !c.is_ascii_digit() {
-                break;
-            }
-            value = value
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(usize::from(c - b'0')))
-                .ok_or(self.error())?;
-            self.pos += 1;
-        }
-        if self.pos == start {
-            return Err(self.error());
-        }
-        Ok(value)
-    }
-
-    /// Skip any JSON value (iteratively, at most [`MAX_DEPTH`] deep).
-    fn skip_value(&mut self) -> Result<(), FormatError> {
-        // Bit `d` of `objects` tells whether the container at depth `d` is an object.
-        let mut objects = 0u64;
-        let mut depth = 0usize;
-        'value: loop {
-            match self.peek().ok_or(self.error())? {
-                open @ (b'{' | b'[') => {
-                    self.pos += 1;
-                    let object = open == b'{';
-                    if !self.eat(if object { b'}' } else { b']' }) {
-                        if depth == MAX_DEPTH {
-                            return Err(self.error());
-                        }
-                        objects = (objects & !(1 << depth)) | (u64::from(object) << depth);
-                        depth += 1;
-                        if object {
-                            self.string()?;
-                            self.expect(b':')?;
-                        }
-                        continue 'value;
-                    }
-                }
-                b'"' => {
-                    self.string()?;
-                }
-                b'-' | b'0'..=b'9' => {
-                    while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') =
-                        self.bytes.get(self.pos)
-                    {
-                        self.pos += 1;
-                    }
-                }
-                first => {
-                    let word: &[u8] = match first {
-                        b't' => b"true",
-                        b'f' => b"false",
-                        b'n' => b"null",
-                        _ => return Err(self.error()),
-                    };
-                    if self.bytes.get(self.pos..self.pos + word.len()) != Some(word) {
-                        return Err(self.error());
-                    }
-                    self.pos += word.len();
-                }
-            }
-            // A value is complete: close containers, or go on to the next element.
-            while depth > 0 {
-                let object = objects & (1 << (depth - 1)) != 0;
-                if self.eat(b',') {
-                    if object {
-                        self.string()?;
-                        self.expect(b':')?;
-                    }
-                    continue 'value;
-                }
-                if !self.eat(if object { b'}' } else { b']' }) {
-                    return Err(self.error());
-                }
-                depth -= 1;
-            }
-            return Ok(());
-        }
     }
 }
 

@@ -8,7 +8,7 @@
 //!   pitch-class entropy, scale consistency, polyphony, empty-beat rate and
 //!   the share of ill-formed tokens.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use kantor_engine::model::Model;
 use kantor_engine::session::{Session, SessionOptions};
 use kantor_engine::vocab::TICKS_PER_QUARTER;
@@ -19,15 +19,15 @@ use crate::piece::Piece;
 /// Mean cross-entropy (nats/token) of an exported model on `windows` of
 /// `context + 1` tokens, computed by the engine one token at a time.
 pub fn engine_loss(model_bytes: &[u8], windows: &[Vec<u16>]) -> Result<f64> {
-    let model = Model::from_bytes(model_bytes).map_err(|e| anyhow!("{e}"))?;
+    let model = Model::from_bytes(model_bytes)?;
     let options = SessionOptions::for_model(&model);
     let mut memory = vec![0u8; Session::memory_required(&model, options)];
-    let mut session = Session::new(&model, options, &mut memory).map_err(|e| anyhow!("{e:?}"))?;
+    let mut session = Session::new(&model, options, &mut memory)?;
     let (mut nll, mut n) = (0.0f64, 0usize);
     for w in windows {
         session.reset();
         for pair in w.windows(2) {
-            let logits = session.forward(pair[0]).map_err(|e| anyhow!("{e:?}"))?;
+            let logits = session.forward(pair[0])?;
             nll -= log_softmax_at(logits, usize::from(pair[1]));
             n += 1;
         }

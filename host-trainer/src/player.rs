@@ -185,7 +185,7 @@ impl<const Q: usize> Performance<'_, '_, '_, '_, Q> {
         let stepped = self.generator.step();
         self.token_time = (self.token_time * 7 + start.elapsed()) / 8;
         if let Err(e) = stepped {
-            self.report.generation_error = Some(format!("{e:?}"));
+            self.report.generation_error = Some(e.to_string());
             self.stop_generating();
         }
     }

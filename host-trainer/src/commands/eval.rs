@@ -105,8 +105,7 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
     let (corpus, bpe, context) = match (&run, &model_bytes) {
         (Some(r), _) => (r.corpus()?, r.bpe.clone(), r.config.model.context),
         (None, Some(bytes)) => {
-            let model = kantor_engine::model::Model::from_bytes(bytes)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let model = kantor_engine::model::Model::from_bytes(bytes)?;
             let corpus = Corpus::load(&args.corpus, LoadOptions::default())?;
             (
                 corpus,

@@ -129,12 +129,11 @@ pub fn run(args: &PlayArgs) -> Result<i32> {
 
     let bytes =
         std::fs::read(&model_path).with_context(|| format!("reading {}", model_path.display()))?;
-    let model =
-        Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
+    let model = Model::from_bytes(&bytes).with_context(|| model_path.display().to_string())?;
     let options = SessionOptions::for_model(&model);
     let mut memory = vec![0u8; Session::memory_required(&model, options)];
     let session = Session::new(&model, options, &mut memory)
-        .map_err(|e| anyhow::anyhow!("{}: {e:?}", model_path.display()))?;
+        .with_context(|| model_path.display().to_string())?;
     let sampler = Sampler::new(
         SamplerConfig {
             temperature: args.temperature,

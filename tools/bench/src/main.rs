@@ -93,15 +93,14 @@ fn with_session<T>(
     kv: Option<KvPrecision>,
     f: impl FnOnce(&mut Session<'_, '_>, usize) -> Result<T>,
 ) -> Result<T> {
-    let m = Model::from_bytes(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let m = Model::from_bytes(bytes)?;
     let mut options = SessionOptions::for_model(&m);
     if let Some(kv) = kv {
         options.kv = kv;
     }
     let needed = Session::memory_required(&m, options);
     let mut memory = vec![0u8; needed];
-    let mut session =
-        Session::new(&m, options, &mut memory).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut session = Session::new(&m, options, &mut memory)?;
     f(&mut session, needed)
 }
 
@@ -116,7 +115,7 @@ fn engine_rate(
         let r = rate(seconds, ids.len(), || {
             session.reset();
             for &t in ids {
-                session.forward(t).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                session.forward(t)?;
             }
             Ok(())
         })?;
@@ -131,7 +130,7 @@ fn engine_logits(bytes: &[u8], kv: Option<KvPrecision>, tokens: &[u16]) -> Resul
         tokens
             .iter()
             .map(|&t| {
-                let logits = session.forward(t).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                let logits = session.forward(t)?;
                 Ok(logits.to_vec())
             })
             .collect()
