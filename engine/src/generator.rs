@@ -1,6 +1,7 @@
-//! Generation end to end: sample a token, expand its BPE, decode it,
-//! schedule the notes as timed MIDI messages and feed it back (computing
-//! only the logits the grammar allows next).
+//! Generation end to end: sample a token, decode it through the
+//! [`Grammar`] (BPE expansion, decoder, mask), schedule the notes as timed
+//! MIDI messages and feed it back (computing only the logits the grammar
+//! allows next).
 //!
 //! ```no_run
 //! # use kantor_engine::{generator::Generator, model::Model, sampler::{Sampler, SamplerConfig},
@@ -22,21 +23,19 @@
 //! ```
 
 use crate::decoder::Decoder;
-use crate::grammar::TokenMask;
+use crate::grammar::Grammar;
 use crate::sampler::Sampler;
 use crate::session::{Session, SessionError};
 use crate::stream::{Scheduler, TimedMessage};
 use crate::vocab::BOS_ID;
 
-/// A session, a sampler, the decoder and the scheduler, driven together.
+/// A session, a sampler, the grammar and the scheduler, driven together.
 /// `Q` is the scheduler's queue capacity.
 #[derive(Debug)]
 pub struct Generator<'m, 'b, const Q: usize> {
     session: Session<'m, 'b>,
     sampler: Sampler,
-    constrained: bool,
-    mask: TokenMask,
-    decoder: Decoder,
+    grammar: Grammar,
     scheduler: Scheduler<Q>,
     fed: bool,
     tokens: u32,
@@ -49,9 +48,7 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
         Generator {
             session,
             sampler,
-            constrained,
-            mask: TokenMask::new(),
-            decoder: Decoder::new(),
+            grammar: Grammar::new(constrained),
             scheduler: Scheduler::new(),
             fed: false,
             tokens: 0,
@@ -66,23 +63,17 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
         if usize::from(id) >= self.session.model().config.vocab_size {
             return Err(SessionError::TokenOutOfRange(id));
         }
-        self.decode(id);
+        let scheduler = &mut self.scheduler;
+        let accepted = self
+            .grammar
+            .accept(id, &self.session.model().bpe, |event| scheduler.push(event));
+        self.tokens = self.tokens.saturating_add(1);
+        self.ill_formed = self
+            .ill_formed
+            .saturating_add(u32::from(!accepted.well_formed));
+        self.scheduler.release_until(self.grammar.decoder().now());
         self.fed = true;
-        if !self.constrained {
-            self.session.forward(id)?;
-            return Ok(());
-        }
-        let model = self.session.model();
-        let vocab = model.config.vocab_size;
-        match self.mask.allowed(&self.decoder, &model.bpe, vocab) {
-            Some(set) => {
-                self.session.forward_masked(id, Some(set))?;
-            }
-            None => {
-                let logits = self.session.forward(id)?;
-                crate::grammar::mask_ill_formed(logits, &self.decoder, &model.bpe);
-            }
-        }
+        self.grammar.forward(&mut self.session, id)?;
         Ok(())
     }
 
@@ -102,20 +93,6 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
         let id = self.session.sample(&mut self.sampler);
         self.feed(id)?;
         Ok(id)
-    }
-
-    fn decode(&mut self, id: u16) {
-        let mut bad = false;
-        for base in self.session.model().bpe.expand(id) {
-            match self.decoder.push_id(base) {
-                Ok(Some(event)) => self.scheduler.push(&event),
-                Ok(None) => {}
-                Err(_) => bad = true,
-            }
-        }
-        self.tokens = self.tokens.saturating_add(1);
-        self.ill_formed = self.ill_formed.saturating_add(u32::from(bad));
-        self.scheduler.release_until(self.decoder.now());
     }
 
     /// The next message that is due, in time order.
@@ -155,7 +132,7 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
 
     /// The decoder (its clock is the musical time of the last token).
     pub fn decoder(&self) -> &Decoder {
-        &self.decoder
+        self.grammar.decoder()
     }
 
     /// The session.

@@ -9,7 +9,9 @@
 //! most steps only copy a bit set.
 
 use crate::bpe::BpeTable;
-use crate::decoder::Decoder;
+use crate::decoder::{Decoder, Event};
+use crate::session::{Session, SessionError};
+use crate::vocab::Token;
 
 /// Set the logit of every ill-formed next token to −∞. Returns how many
 /// tokens stay allowed (never 0 for a decoder in a reachable state).
@@ -134,6 +136,129 @@ pub fn apply(set: &[u32], logits: &mut [f32]) -> usize {
         }
     }
     allowed
+}
+
+/// The grammar's half of a token step, the one every generation loop
+/// shares (the [`crate::generator::Generator`], the host's engine and candle
+/// paths, the firmware's profile): the decoder state, the masks remembered
+/// for it and whether ill-formed tokens are masked at all.
+///
+/// A step is: the logits of what may follow are masked ([`Grammar::mask`]
+/// on logits from anywhere, or [`Grammar::forward`], which does not even
+/// compute the masked ones), a token is sampled, and [`Grammar::accept`]
+/// decodes it.
+#[derive(Clone, Debug)]
+pub struct Grammar {
+    decoder: Decoder,
+    masks: TokenMask,
+    constrained: bool,
+}
+
+/// What a token did when [`Grammar::accept`] decoded it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Every base token of its expansion was well-formed.
+    pub well_formed: bool,
+    /// Bars it started (`Bar` tokens, and the bars a `Rest` skips).
+    pub bars: u32,
+    /// It holds `Eos`.
+    pub end: bool,
+}
+
+impl Grammar {
+    /// A grammar at the start of a stream; `constrained` masks ill-formed
+    /// tokens (otherwise [`Grammar::mask`] leaves logits as they are).
+    pub const fn new(constrained: bool) -> Self {
+        Grammar {
+            decoder: Decoder::new(),
+            masks: TokenMask::new(),
+            constrained,
+        }
+    }
+
+    /// Whether ill-formed tokens are masked.
+    pub fn constrained(&self) -> bool {
+        self.constrained
+    }
+
+    /// The decoder (its clock is the musical time of the last token).
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// The remembered masks (for their statistics).
+    pub fn masks(&self) -> &TokenMask {
+        &self.masks
+    }
+
+    /// The allowed next tokens as a bit set over a vocabulary of `vocab`
+    /// ids, for [`Session::forward_masked`]: `None` when unconstrained or
+    /// when the vocabulary is too large to remember.
+    pub fn allowed(&mut self, bpe: &BpeTable<'_>, vocab: usize) -> Option<&[u32]> {
+        if !self.constrained {
+            return None;
+        }
+        self.masks.allowed(&self.decoder, bpe, vocab)
+    }
+
+    /// Set the logits of the tokens that may not come next to −∞ (when
+    /// constrained); returns how many stay.
+    pub fn mask(&mut self, logits: &mut [f32], bpe: &BpeTable<'_>) -> usize {
+        if !self.constrained {
+            return logits.len();
+        }
+        self.masks.mask(logits, &self.decoder, bpe)
+    }
+
+    /// Run `session` on `token` (accepted already) and return the logits
+    /// of the next, masked: the output rows of the tokens that may not
+    /// follow are not computed at all where the vocabulary is small enough
+    /// to remember.
+    pub fn forward<'s>(
+        &mut self,
+        session: &'s mut Session<'_, '_>,
+        token: u16,
+    ) -> Result<&'s mut [f32], SessionError> {
+        let model = session.model();
+        let vocab = model.config.vocab_size;
+        match self.allowed(&model.bpe, vocab) {
+            Some(set) => session.forward_masked(token, Some(set)),
+            None => {
+                let logits = session.forward(token)?;
+                self.mask(logits, &model.bpe);
+                Ok(logits)
+            }
+        }
+    }
+
+    /// Decode `id`: expand its BPE and push every base token through the
+    /// decoder, handing each event to `on_event`. An ill-formed base token
+    /// is skipped (with any half-built note).
+    pub fn accept(
+        &mut self,
+        id: u16,
+        bpe: &BpeTable<'_>,
+        mut on_event: impl FnMut(&Event),
+    ) -> Accepted {
+        let mut accepted = Accepted {
+            well_formed: true,
+            ..Accepted::default()
+        };
+        for base in bpe.expand(id) {
+            match Token::from_id(base) {
+                Some(Token::Bar) => accepted.bars += 1,
+                Some(Token::Rest(n)) => accepted.bars += u32::from(n),
+                Some(Token::Eos) => accepted.end = true,
+                _ => {}
+            }
+            match self.decoder.push_id(base) {
+                Ok(Some(event)) => on_event(&event),
+                Ok(None) => {}
+                Err(_) => accepted.well_formed = false,
+            }
+        }
+        accepted
+    }
 }
 
 #[cfg(test)]

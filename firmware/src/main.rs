@@ -42,7 +42,7 @@ mod app {
 
         let model = match Model::from_bytes(MODEL) {
             Ok(m) => m,
-            Err(e) => panic!("the linked model does not load: {e}"),
+            Err(e) => panic!("the linked model does not load: {e} ({e:?})"),
         };
         // SAFETY: `main` runs once and is the only user of SESSION.
         let session_memory: &'static mut [u8] = unsafe { &mut *addr_of_mut!(SESSION) };
@@ -55,7 +55,7 @@ mod app {
 
         let generator = match generator(&model, session_memory) {
             Ok(g) => g,
-            Err(e) => panic!("session: {e:?} (SESSION_MEMORY is {SESSION_MEMORY})"),
+            Err(e) => panic!("session: {e} (SESSION_MEMORY is {SESSION_MEMORY})"),
         };
         let mut sequencer = Sequencer::new(generator, midi, clock);
 
@@ -121,8 +121,7 @@ mod app {
     /// Measurements only the QEMU image makes.
     #[cfg(feature = "qemu")]
     mod qemu {
-        use kantor_engine::decoder::Decoder;
-        use kantor_engine::grammar::TokenMask;
+        use kantor_engine::grammar::Grammar;
         use kantor_engine::model::Model;
         use kantor_engine::sampler::Sampler;
         use kantor_engine::session::Session;
@@ -157,17 +156,15 @@ mod app {
                 return (0, 0, 0, 0);
             };
             let mut sampler = Sampler::new(SAMPLER, SEED);
-            let mut decoder = Decoder::new();
-            let mut mask = TokenMask::new();
+            let mut rules = Grammar::new(true);
             let vocab = model.config.vocab_size;
             let (mut forward, mut grammar, mut sample) = (0, 0, 0);
             let mut token = BOS_ID;
             for _ in 0..STEPS {
+                // The generator's step, its parts timed apart.
                 let t0 = clock.cycles();
-                for base in model.bpe.expand(token) {
-                    let _ = decoder.push_id(base);
-                }
-                let allowed = mask.allowed(&decoder, &model.bpe, vocab);
+                rules.accept(token, &model.bpe, |_| {});
+                let allowed = rules.allowed(&model.bpe, vocab);
                 let t1 = clock.cycles();
                 let _ = session.forward_masked(token, allowed);
                 let t2 = clock.cycles();

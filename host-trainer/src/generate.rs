@@ -5,12 +5,11 @@
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use kantor_engine::bpe::BpeTable;
-use kantor_engine::decoder::Decoder;
-use kantor_engine::grammar::mask_ill_formed;
+use kantor_engine::grammar::{Accepted, Grammar};
 use kantor_engine::model::Model;
 use kantor_engine::sampler::{Sampler, SamplerConfig};
 use kantor_engine::session::{Session, SessionOptions};
-use kantor_engine::vocab::{Token, BOS_ID, EOS_ID};
+use kantor_engine::vocab::{BOS_ID, EOS_ID};
 
 use crate::bpe::Bpe;
 use crate::model::{ids_tensor, LanguageModel, Mode};
@@ -56,23 +55,26 @@ pub fn prompt_tokens(piece: &Piece, bpe: &Bpe) -> Vec<u16> {
     ids
 }
 
-/// Counts the bars started by generated tokens, to know when to stop.
-struct BarCounter {
-    bars: usize,
+/// When to stop: the bars started by generated tokens, and `Eos`.
+struct Stop {
+    bars: u32,
+    limit: usize,
+    at_eos: bool,
 }
 
-impl BarCounter {
-    fn add(&mut self, bpe: &BpeTable<'_>, id: u16) -> bool {
-        let mut eos = false;
-        for t in bpe.expand_tokens(id) {
-            match t {
-                Token::Bar => self.bars += 1,
-                Token::Rest(n) => self.bars += usize::from(n),
-                Token::Eos => eos = true,
-                _ => {}
-            }
+impl Stop {
+    fn new(options: &GenerateOptions) -> Self {
+        Stop {
+            bars: 0,
+            limit: options.bars,
+            at_eos: options.stop_at_eos,
         }
-        eos
+    }
+
+    /// Count a generated token; true when generation should end with it.
+    fn after(&mut self, accepted: Accepted) -> bool {
+        self.bars += accepted.bars;
+        (accepted.end && self.at_eos) || self.bars as usize > self.limit
     }
 }
 
@@ -83,40 +85,30 @@ pub fn generate_engine(
     prompt: &[u16],
     options: &GenerateOptions,
 ) -> Result<Vec<u16>> {
-    let model = Model::from_bytes(model_bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let model = Model::from_bytes(model_bytes)?;
     let session_options = SessionOptions::for_model(&model);
     let mut memory = vec![0u8; Session::memory_required(&model, session_options)];
-    let mut session =
-        Session::new(&model, session_options, &mut memory).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut session = Session::new(&model, session_options, &mut memory)?;
     let mut sampler = Sampler::new(options.sampler, options.seed);
-    let mut decoder = Decoder::new();
+    let mut grammar = Grammar::new(options.constrained);
     let mut tokens = Vec::new();
     let start: &[u16] = if prompt.is_empty() { &[BOS_ID] } else { prompt };
     for &id in start {
         if usize::from(id) >= model.config.vocab_size {
             bail!("prompt token {id} is outside the model's vocabulary");
         }
-        session.forward(id).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        for base in model.bpe.expand(id) {
-            let _ = decoder.push_id(base);
-        }
+        grammar.accept(id, &model.bpe, |_| {});
+        grammar.forward(&mut session, id)?;
         tokens.push(id);
     }
-    let mut counter = BarCounter { bars: 0 };
+    let mut stop = Stop::new(options);
     for _ in 0..options.max_tokens {
-        if options.constrained {
-            mask_ill_formed(session.logits_mut(), &decoder, &model.bpe);
-        }
         let id = session.sample(&mut sampler);
         tokens.push(id);
-        for base in model.bpe.expand(id) {
-            let _ = decoder.push_id(base);
-        }
-        let eos = counter.add(&model.bpe, id);
-        if (eos && options.stop_at_eos) || counter.bars > options.bars {
+        if stop.after(grammar.accept(id, &model.bpe, |_| {})) {
             break;
         }
-        session.forward(id).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        grammar.forward(&mut session, id)?;
     }
     Ok(tokens)
 }
@@ -131,40 +123,31 @@ pub fn generate_candle(
     device: &Device,
 ) -> Result<Vec<u16>> {
     let merges = bpe.merge_bytes();
-    let table = BpeTable::new(&merges).map_err(|e| anyhow::anyhow!("BPE table: {e:?}"))?;
+    let table = BpeTable::new(&merges).context("the BPE table")?;
     let context = model.config().context;
     let mut sampler = Sampler::new(options.sampler, options.seed);
-    let mut decoder = Decoder::new();
+    let mut grammar = Grammar::new(options.constrained);
     let mut tokens: Vec<u16> = if prompt.is_empty() {
         vec![BOS_ID]
     } else {
         prompt.to_vec()
     };
     for &id in &tokens {
-        for base in table.expand(id) {
-            let _ = decoder.push_id(base);
-        }
+        grammar.accept(id, &table, |_| {});
     }
     let mut order = vec![0u16; model.config().vocab_size];
-    let mut counter = BarCounter { bars: 0 };
+    let mut stop = Stop::new(options);
     for _ in 0..options.max_tokens {
         let window = &tokens[tokens.len().saturating_sub(context)..];
-        let logits = model
+        let mut logits = model
             .logits(&ids_tensor(&[window.to_vec()], device)?, Mode::Eval)?
             .squeeze(0)?
             .get(window.len() - 1)?
             .to_vec1::<f32>()?;
-        let mut logits = logits;
-        if options.constrained {
-            mask_ill_formed(&mut logits, &decoder, &table);
-        }
+        grammar.mask(&mut logits, &table);
         let id = sampler.sample(&mut logits, &mut order);
         tokens.push(id);
-        for base in table.expand(id) {
-            let _ = decoder.push_id(base);
-        }
-        let eos = counter.add(&table, id);
-        if (eos && options.stop_at_eos) || counter.bars > options.bars {
+        if stop.after(grammar.accept(id, &table, |_| {})) {
             break;
         }
     }
