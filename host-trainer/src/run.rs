@@ -1,9 +1,9 @@
-//! A training run on disk, and what is done with it after training: export
+//! A training run on disk ([`RunDir`]: its files, open, create, resume), and what is done with it after training: export
 //! for the engine, perplexities float vs quantized, a sample MIDI file.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use serde::Serialize;
 
@@ -16,28 +16,199 @@ use crate::generate::{generate_engine, to_piece, GenerateOptions};
 use crate::midi::{write_midi, ReadOptions};
 use crate::model::LanguageModel;
 use crate::piece::Piece;
-use crate::train::{files, load_model, mean_loss, Dataset};
+use crate::train::{load_model, mean_loss, Dataset};
 
-/// The exported int8 model of a run (what the engine and firmware load).
-pub const MODEL_FILE: &str = "model.safetensors";
-/// The exported f32 model of a run (the engine's reference path).
-pub const MODEL_F32_FILE: &str = "model-f32.safetensors";
-/// The sample a finished run leaves behind.
-pub const SAMPLE_FILE: &str = "sample.mid";
-/// The sample's audio (when a SoundFont is installed).
-pub const SAMPLE_WAV_FILE: &str = "sample.wav";
-/// The sample's piano roll.
-pub const SAMPLE_PNG_FILE: &str = "sample.png";
 /// Default int8 group size: 0, one scale per row (and per activation
 /// vector). On the shipped student it costs +0.05 % perplexity against
 /// groups of 64's +0.03 %, and saves the Cortex-M4 a float rescale per group.
 pub const GROUP_SIZE: usize = 0;
 
+/// A run directory: the one place that knows the name of every file of a
+/// run, and how a run is opened, created and resumed.
+///
+/// ```text
+/// config.toml             the run's configuration (a RunConfig)
+/// bpe.json                its BPE table
+/// checkpoint.safetensors  weights, AdamW moments and loop state
+/// best.safetensors        the weights with the best validation loss
+/// metrics.jsonl           one JSON object per step or evaluation
+/// loss.png                the loss curve
+/// model.safetensors       the int8 export (engine, firmware)
+/// model-f32.safetensors   the f32 export
+/// model-PRECISION.safetensors  `host-trainer export`
+/// export.json             float vs quantized perplexity
+/// sample.mid/.png/.wav    the sample, its piano roll and its audio
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `path` (nothing is read or created).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        RunDir { path: path.into() }
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// `config.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.file("config.toml")
+    }
+
+    /// `bpe.json`.
+    pub fn bpe(&self) -> PathBuf {
+        self.file("bpe.json")
+    }
+
+    /// `checkpoint.safetensors`: the latest checkpoint.
+    pub fn checkpoint(&self) -> PathBuf {
+        self.file("checkpoint.safetensors")
+    }
+
+    /// `best.safetensors`: the best weights by validation loss.
+    pub fn best(&self) -> PathBuf {
+        self.file("best.safetensors")
+    }
+
+    /// `metrics.jsonl`.
+    pub fn metrics(&self) -> PathBuf {
+        self.file("metrics.jsonl")
+    }
+
+    /// `loss.png`: the loss curve.
+    pub fn loss_png(&self) -> PathBuf {
+        self.file("loss.png")
+    }
+
+    /// `model.safetensors`: the int8 export (what the engine and firmware load).
+    pub fn model(&self) -> PathBuf {
+        self.file("model.safetensors")
+    }
+
+    /// `model-f32.safetensors`: the f32 export (the engine's reference path).
+    pub fn model_f32(&self) -> PathBuf {
+        self.file("model-f32.safetensors")
+    }
+
+    /// `model-PRECISION.safetensors`: what `host-trainer export` writes.
+    pub fn model_as(&self, precision: &str) -> PathBuf {
+        self.file(&format!("model-{precision}.safetensors"))
+    }
+
+    /// `export.json`: float vs quantized perplexity of the export.
+    pub fn export_report(&self) -> PathBuf {
+        self.file("export.json")
+    }
+
+    /// `sample.mid`: the sample a finished run leaves behind.
+    pub fn sample(&self) -> PathBuf {
+        self.file("sample.mid")
+    }
+
+    /// `sample.wav`: the sample's audio (when a SoundFont is installed).
+    pub fn sample_wav(&self) -> PathBuf {
+        self.file("sample.wav")
+    }
+
+    /// `sample.png`: the sample's piano roll.
+    pub fn sample_png(&self) -> PathBuf {
+        self.file("sample.png")
+    }
+
+    /// Whether a training run has checkpointed here.
+    pub fn has_checkpoint(&self) -> bool {
+        self.checkpoint().exists()
+    }
+
+    /// Open an existing run: its configuration and BPE table.
+    pub fn open(&self) -> Result<Run> {
+        if !self.path.is_dir() {
+            bail!("run directory {} does not exist", self.path.display());
+        }
+        Ok(Run {
+            config: RunConfig::load(&self.config())?,
+            bpe: self.load_bpe()?,
+            dir: self.clone(),
+        })
+    }
+
+    fn load_bpe(&self) -> Result<Bpe> {
+        let path = self.bpe();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a BPE table", path.display()))
+    }
+
+    /// Create the directory of a new run and write its configuration and
+    /// BPE table.
+    pub fn create(&self, config: &RunConfig, bpe: &Bpe) -> Result<()> {
+        std::fs::create_dir_all(&self.path)
+            .with_context(|| format!("creating {}", self.path.display()))?;
+        config.save(&self.config())?;
+        crate::fsutil::write_atomic(&self.bpe(), serde_json::to_string(bpe)?.as_bytes())
+    }
+
+    /// Where a training run here starts. Resuming, the run's own
+    /// configuration and BPE table (the directory must hold a checkpoint);
+    /// otherwise `config` and `bpe` (the directory must hold none, so that
+    /// no run is overwritten).
+    pub fn start(self, resume: bool, config: RunConfig, bpe: Option<Bpe>) -> Result<Start> {
+        if resume {
+            if !self.has_checkpoint() {
+                bail!("{} has no checkpoint to resume", self.path.display());
+            }
+            let run = self.open()?;
+            return Ok(Start {
+                config: run.config,
+                bpe: Some(run.bpe),
+                resume: true,
+                dir: self,
+            });
+        }
+        if self.has_checkpoint() {
+            bail!(
+                "{} already holds a training run; pass --resume to continue it or choose another --out",
+                self.path.display()
+            );
+        }
+        config.validate()?;
+        Ok(Start {
+            dir: self,
+            config,
+            bpe,
+            resume: false,
+        })
+    }
+}
+
+/// What a training run starts from: [`RunDir::start`] made it.
+#[derive(Clone, Debug)]
+pub struct Start {
+    /// The run directory.
+    pub dir: RunDir,
+    /// The configuration (the run's own when resuming).
+    pub config: RunConfig,
+    /// The BPE table (learned on the training split when `None`).
+    pub bpe: Option<Bpe>,
+    /// Continue the checkpoint in `dir`.
+    pub resume: bool,
+}
+
 /// A run directory with its configuration and BPE table.
 #[derive(Clone, Debug)]
 pub struct Run {
     /// The directory.
-    pub dir: PathBuf,
+    pub dir: RunDir,
     /// Its configuration.
     pub config: RunConfig,
     /// Its BPE table.
@@ -45,22 +216,9 @@ pub struct Run {
 }
 
 impl Run {
-    /// Open an existing run.
+    /// Open an existing run ([`RunDir::open`]).
     pub fn open(dir: &Path) -> Result<Run> {
-        if !dir.is_dir() {
-            anyhow::bail!("run directory {} does not exist", dir.display());
-        }
-        let config = RunConfig::load(&dir.join(files::CONFIG))?;
-        let bpe_path = dir.join(files::BPE);
-        let text = std::fs::read_to_string(&bpe_path)
-            .with_context(|| format!("reading {}", bpe_path.display()))?;
-        let bpe = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a BPE table", bpe_path.display()))?;
-        Ok(Run {
-            dir: dir.to_path_buf(),
-            config,
-            bpe,
-        })
+        RunDir::new(dir).open()
     }
 
     /// The run's corpus, split as in training.
@@ -87,8 +245,8 @@ impl Run {
     /// A weights file of the run: `best` (default), `last`, or a path.
     pub fn weights_path(&self, which: &str) -> PathBuf {
         match which {
-            "best" => self.dir.join(files::BEST),
-            "last" => self.dir.join(files::CHECKPOINT),
+            "best" => self.dir.best(),
+            "last" => self.dir.checkpoint(),
             path => PathBuf::from(path),
         }
     }

@@ -5,11 +5,13 @@
 //! With a teacher it distils: the loss mixes the KL divergence to the
 //! teacher's softened distribution with the usual cross-entropy.
 //!
-//! A run directory holds `config.toml`, `bpe.json`, `checkpoint.safetensors`
-//! (weights, optimizer moments, loop state), `best.safetensors` (the weights
-//! with the best validation loss), `metrics.jsonl` and `loss.png`.
+//! [`Trainer`] holds a run in progress: [`Trainer::new`] prepares data,
+//! model and optimizer (fresh or from the checkpoint), [`Trainer::step`] is
+//! one optimizer step, [`Trainer::evaluate`] one validation pass with early
+//! stopping, and [`Trainer::run`] the loop between them. The files a run
+//! writes are named by [`crate::run::RunDir`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,22 +31,7 @@ use crate::metrics::{Metric, MetricsLog};
 use crate::model::{build, ids_tensor, LanguageModel, Mode};
 use crate::optimizer::{learning_rate, AdamW};
 use crate::piece::PITCH_RANGE;
-
-/// File names inside a run directory.
-pub mod files {
-    /// The run's configuration.
-    pub const CONFIG: &str = "config.toml";
-    /// The BPE table.
-    pub const BPE: &str = "bpe.json";
-    /// The latest checkpoint.
-    pub const CHECKPOINT: &str = "checkpoint.safetensors";
-    /// The best weights by validation loss.
-    pub const BEST: &str = "best.safetensors";
-    /// Metrics, one JSON object per line.
-    pub const METRICS: &str = "metrics.jsonl";
-    /// The loss curve.
-    pub const LOSS_PNG: &str = "loss.png";
-}
+use crate::run::{RunDir, Start};
 
 /// Training data: the BPE table and windows of `context + 1` tokens per split.
 #[derive(Clone, Debug)]
@@ -168,16 +155,6 @@ pub struct Teacher {
     pub alpha: f64,
 }
 
-/// Where a run goes and how it reports.
-pub struct RunOptions {
-    /// The run directory.
-    pub dir: PathBuf,
-    /// Continue the checkpoint in `dir`.
-    pub resume: bool,
-    /// Show a progress bar.
-    pub progress: bool,
-}
-
 /// What a finished run reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainSummary {
@@ -205,25 +182,23 @@ pub struct TrainSummary {
 
 /// Deterministic batches: epoch `e` visits the windows in an order fixed by
 /// `(seed, e)`, so any step's batch can be rebuilt after a resume.
-struct Batches<'a> {
-    windows: &'a [Vec<u16>],
+struct Batches {
     seed: u64,
     epoch: Option<usize>,
     order: Vec<usize>,
 }
 
-impl<'a> Batches<'a> {
-    fn new(windows: &'a [Vec<u16>], seed: u64) -> Self {
+impl Batches {
+    fn new(seed: u64) -> Self {
         Batches {
-            windows,
             seed,
             epoch: None,
             order: Vec::new(),
         }
     }
 
-    fn get(&mut self, global: usize) -> &'a Vec<u16> {
-        let n = self.windows.len();
+    fn get<'w>(&mut self, windows: &'w [Vec<u16>], global: usize) -> &'w Vec<u16> {
+        let n = windows.len();
         let epoch = global / n;
         if self.epoch != Some(epoch) {
             self.order = (0..n).collect();
@@ -233,11 +208,13 @@ impl<'a> Batches<'a> {
             self.order.shuffle(&mut rng);
             self.epoch = Some(epoch);
         }
-        &self.windows[self.order[global % n]]
+        &windows[self.order[global % n]]
     }
 
-    fn batch(&mut self, first: usize, size: usize) -> Vec<Vec<u16>> {
-        (first..first + size).map(|g| self.get(g).clone()).collect()
+    fn batch(&mut self, windows: &[Vec<u16>], first: usize, size: usize) -> Vec<Vec<u16>> {
+        (first..first + size)
+            .map(|g| self.get(windows, g).clone())
+            .collect()
     }
 }
 
@@ -326,113 +303,367 @@ pub fn load_model(
     Ok((model, varmap))
 }
 
-/// Train (or continue training) a model on `corpus`.
+/// Train (or continue training) a model on `corpus`: [`Trainer::new`], then
+/// [`Trainer::run`].
 pub fn train(
     corpus: &Corpus,
-    mut config: RunConfig,
+    start: Start,
     device: &Device,
     teacher: Option<&Teacher>,
-    bpe: Option<Bpe>,
-    options: &RunOptions,
+    progress: bool,
 ) -> Result<TrainSummary> {
-    let dir = &options.dir;
-    let checkpoint_path = dir.join(files::CHECKPOINT);
-    let metrics = MetricsLog::new(&dir.join(files::METRICS));
-    let mut bpe = bpe;
-    if options.resume {
-        if !checkpoint_path.exists() {
-            bail!("{} has no checkpoint to resume", dir.display());
-        }
-        config = RunConfig::load(&dir.join(files::CONFIG))?;
-        let text =
-            std::fs::read_to_string(dir.join(files::BPE)).context("reading the run's bpe.json")?;
-        bpe = Some(serde_json::from_str(&text).context("the run's bpe.json is not a BPE table")?);
-    } else if checkpoint_path.exists() {
-        bail!(
-            "{} already holds a training run; pass --resume to continue it or choose another --out",
-            dir.display()
-        );
-    }
-    config.validate()?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    Trainer::new(corpus, start, device, teacher, progress)?.run()
+}
 
-    let data = Dataset::prepare(corpus, &config.model, &config.train, bpe)?;
-    if data.bpe.vocab_size() != config.model.vocab_size {
+/// A training run in progress: its data, model, optimizer and loop state.
+pub struct Trainer<'a> {
+    dir: RunDir,
+    config: RunConfig,
+    data: Dataset,
+    device: &'a Device,
+    teacher: Option<&'a Teacher>,
+    varmap: VarMap,
+    model: Box<dyn LanguageModel>,
+    optimizer: AdamW,
+    state: TrainState,
+    metrics: MetricsLog,
+    batches: Batches,
+    progress: indicatif::ProgressBar,
+    last_train_loss: f64,
+    last_val: Option<f64>,
+}
+
+impl<'a> Trainer<'a> {
+    /// Prepare a run: data windows and vocabulary, then the model and the
+    /// optimizer, seeded fresh (the run's files written) or restored from
+    /// its checkpoint.
+    pub fn new(
+        corpus: &Corpus,
+        start: Start,
+        device: &'a Device,
+        teacher: Option<&'a Teacher>,
+        progress: bool,
+    ) -> Result<Self> {
+        let Start {
+            dir,
+            mut config,
+            bpe,
+            resume,
+        } = start;
+        let data = Dataset::prepare(corpus, &config.model, &config.train, bpe)?;
+        fit_vocabulary(&mut config.model, &data.bpe, teacher)?;
+        let metrics = MetricsLog::new(&dir.metrics());
+        if !resume {
+            dir.create(&config, &data.bpe)?;
+            metrics.truncate_after(0)?;
+        }
+        let (varmap, model) = seeded_model(&config.model, config.train.seed, device)?;
+        let mut optimizer = AdamW::new(named_vars(&varmap), config.train.weight_decay)?;
+        let state = if resume {
+            restore(&dir, &varmap, &mut optimizer, &metrics, device)?
+        } else {
+            TrainState::default()
+        };
+        Ok(Trainer {
+            progress: progress_bar(progress, config.train.max_steps, state.step),
+            batches: Batches::new(config.train.seed),
+            last_train_loss: f64::NAN,
+            last_val: state.best_val_loss,
+            dir,
+            config,
+            data,
+            device,
+            teacher,
+            varmap,
+            model,
+            optimizer,
+            state,
+            metrics,
+        })
+    }
+
+    /// The loop: step, evaluate and checkpoint until `max_steps` or early
+    /// stopping; Ctrl-C checkpoints and stops. Then the loss curve and the
+    /// summary.
+    pub fn run(mut self) -> Result<TrainSummary> {
+        let interrupted = interrupt_flag();
+        let tc = self.config.train.clone();
+        while self.state.step < tc.max_steps && !self.state.stopped_early {
+            if interrupted.load(Ordering::SeqCst) {
+                self.save_checkpoint()?;
+                self.progress.abandon();
+                bail!(
+                    "interrupted at step {}; continue with --resume --out {}",
+                    self.state.step,
+                    self.dir.path().display()
+                );
+            }
+            self.step()?;
+            let step = self.state.step;
+            let evaluate = step.is_multiple_of(tc.eval_every) || step == tc.max_steps;
+            if evaluate {
+                self.evaluate()?;
+            }
+            if evaluate || step.is_multiple_of(tc.checkpoint_every) || step == tc.max_steps {
+                self.save_checkpoint()?;
+            }
+        }
+        self.finish()
+    }
+
+    /// One optimizer step over `accumulation` micro-batches, the gradient
+    /// clipped; logged to the metrics and the progress bar. Returns the
+    /// training loss.
+    pub fn step(&mut self) -> Result<f64> {
+        let started = Instant::now();
+        let tc = &self.config.train;
+        let lr = learning_rate(
+            self.state.step,
+            tc.warmup_steps,
+            tc.max_steps,
+            tc.learning_rate,
+            tc.min_learning_rate,
+        );
+        let mut grads = Vec::new();
+        let mut loss_sum = 0.0f64;
+        for micro in 0..tc.accumulation {
+            loss_sum += self.micro_batch(micro, &mut grads)?;
+        }
+        let norm = AdamW::grad_norm(&grads)?;
+        if !norm.is_finite() || !loss_sum.is_finite() {
+            bail!("training diverged at step {} (loss {loss_sum}, gradient norm {norm}); lower the learning rate", self.state.step);
+        }
+        let tc = &self.config.train;
+        let scale = if tc.grad_clip > 0.0 && norm > tc.grad_clip {
+            tc.grad_clip / norm
+        } else {
+            1.0
+        };
+        self.optimizer.step(&grads, lr, scale)?;
+        let tokens_per_step = (tc.batch_size * tc.accumulation * self.config.model.context) as u64;
+        self.state.step += 1;
+        self.state.tokens_seen += tokens_per_step;
+        let seconds = started.elapsed().as_secs_f64();
+        self.state.elapsed_s += seconds;
+        let tokens_per_s = tokens_per_step as f64 / seconds.max(1e-9);
+        self.metrics.append(&Metric::Train {
+            step: self.state.step,
+            loss: loss_sum,
+            lr,
+            grad_norm: norm,
+            tokens_per_s,
+        })?;
+        let val = self
+            .last_val
+            .map_or(String::new(), |v| format!(" val {v:.3}"));
+        self.progress.set_message(format!(
+            "loss {loss_sum:.3} ppl {:.2}{val} | {:.0} tok/s",
+            loss_sum.exp(),
+            tokens_per_s
+        ));
+        self.progress.set_position(self.state.step as u64);
+        self.last_train_loss = loss_sum;
+        Ok(loss_sum)
+    }
+
+    /// One micro-batch: its loss (divided by `accumulation`, the value
+    /// returned) and its gradients added to `grads`.
+    fn micro_batch(&mut self, micro: usize, grads: &mut Vec<Option<Tensor>>) -> Result<f64> {
+        let tc = &self.config.train;
+        let index = self.state.step * tc.accumulation + micro;
+        let batch = self
+            .batches
+            .batch(&self.data.train, index * tc.batch_size, tc.batch_size);
+        let (inputs, targets) = split_window(&batch);
+        let (inputs, targets) = (
+            ids_tensor(&inputs, self.device)?,
+            ids_tensor(&targets, self.device)?,
+        );
+        let mode = Mode::Train {
+            seed: tc.seed ^ (index as u64).wrapping_mul(0x9E37_79B9),
+        };
+        let loss = match self.teacher {
+            Some(t) => distillation_loss(self.model.as_ref(), t, &inputs, &targets, mode)?,
+            None => self.model.loss(&inputs, &targets, mode)?,
+        };
+        let loss = (loss / tc.accumulation as f64)?;
+        let value = f64::from(loss.to_scalar::<f32>()?);
+        self.optimizer.accumulate(grads, &loss.backward()?)?;
+        Ok(value)
+    }
+
+    /// Validation loss, logged; keeps the best weights and counts the
+    /// evaluations without improvement towards early stopping.
+    pub fn evaluate(&mut self) -> Result<f64> {
+        let tc = &self.config.train;
+        let val_loss = mean_loss(
+            self.model.as_ref(),
+            &self.data.valid,
+            tc.batch_size,
+            self.device,
+        )?;
+        let step = self.state.step;
+        self.metrics.append(&Metric::Eval {
+            step,
+            val_loss,
+            val_ppl: val_loss.exp(),
+        })?;
+        self.last_val = Some(val_loss);
+        self.progress.println(format!(
+            "step {step:>6}  train loss {:.4}  val loss {val_loss:.4}  val ppl {:.3}",
+            self.last_train_loss,
+            val_loss.exp()
+        ));
+        if self.state.best_val_loss.is_none_or(|b| val_loss < b) {
+            self.state.best_val_loss = Some(val_loss);
+            self.state.best_step = step;
+            self.state.evals_since_best = 0;
+            save_weights(
+                &self.varmap,
+                &self.dir.best(),
+                &[
+                    ("step", step.to_string()),
+                    ("val_loss", val_loss.to_string()),
+                ],
+            )?;
+        } else {
+            self.state.evals_since_best += 1;
+            if tc.patience > 0 && self.state.evals_since_best >= tc.patience {
+                self.state.stopped_early = true;
+                self.progress.println(format!(
+                    "early stop: no improvement in {} evaluations",
+                    tc.patience
+                ));
+            }
+        }
+        Ok(val_loss)
+    }
+
+    /// Weights, optimizer moments and loop state, to `checkpoint.safetensors`.
+    fn save_checkpoint(&self) -> Result<()> {
+        let mut tensors: Vec<(String, Tensor)> = named_vars(&self.varmap)
+            .into_iter()
+            .map(|(k, v)| (k, v.as_tensor().clone()))
+            .collect();
+        tensors.extend(self.optimizer.state_tensors());
+        let mut meta = std::collections::HashMap::new();
+        meta.insert(
+            "train_state".to_string(),
+            serde_json::to_string(&self.state)?,
+        );
+        checkpoint::save(&self.dir.checkpoint(), &tensors, meta)
+    }
+
+    /// The loss curve and the summary.
+    fn finish(self) -> Result<TrainSummary> {
+        self.progress.finish_and_clear();
+        let dir = self.dir.path();
+        crate::plot::loss_curve(
+            &self.metrics.read()?,
+            &self.dir.loss_png(),
+            &format!("{} — loss", dir.display()),
+        )?;
+        let (mc, state) = (&self.config.model, &self.state);
+        let best = state.best_val_loss.unwrap_or(f64::NAN);
+        Ok(TrainSummary {
+            steps: state.step,
+            stopped_early: state.stopped_early,
+            best_val_loss: best,
+            best_val_ppl: best.exp(),
+            best_step: state.best_step,
+            unigram_val_ppl: unigram_perplexity(&self.data.train, &self.data.valid, mc.vocab_size),
+            tokens_per_s: state.tokens_seen as f64 / state.elapsed_s.max(1e-9),
+            elapsed_s: state.elapsed_s,
+            parameters: mc.parameters(),
+            device: crate::device::name(self.device).to_string(),
+        })
+    }
+}
+
+/// Shrink the model's vocabulary to what the corpus supports, and check a
+/// teacher's against it.
+fn fit_vocabulary(model: &mut ModelConfig, bpe: &Bpe, teacher: Option<&Teacher>) -> Result<()> {
+    if bpe.vocab_size() != model.vocab_size {
         eprintln!(
             "note: the corpus supports {} BPE tokens; the model's vocabulary shrinks from {} to match",
-            data.bpe.vocab_size(),
-            config.model.vocab_size
+            bpe.vocab_size(),
+            model.vocab_size
         );
-        config.model.vocab_size = data.bpe.vocab_size();
+        model.vocab_size = bpe.vocab_size();
     }
     if let Some(t) = teacher {
-        if t.model.config().vocab_size != config.model.vocab_size {
+        if t.model.config().vocab_size != model.vocab_size {
             bail!(
                 "teacher and student vocabularies differ ({} vs {})",
                 t.model.config().vocab_size,
-                config.model.vocab_size
+                model.vocab_size
             );
         }
     }
-    if !options.resume {
-        config.save(&dir.join(files::CONFIG))?;
-        crate::fsutil::write_atomic(
-            &dir.join(files::BPE),
-            serde_json::to_string(&data.bpe)?.as_bytes(),
-        )?;
-        metrics.truncate_after(0)?;
-    }
-    let (mc, tc) = (&config.model, &config.train);
+    Ok(())
+}
 
-    // Model and optimizer, fresh or from the checkpoint.
+/// A model with seeded initial weights (candle's own generator cannot be
+/// seeded on the CPU): norms 1, biases 0, embeddings N(0, 0.02), other
+/// matrices N(0, 1/fan-in).
+fn seeded_model(
+    config: &ModelConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<(VarMap, Box<dyn LanguageModel>)> {
+    use rand_distr::Distribution;
     let varmap = VarMap::new();
-    let model = {
-        // Seeded initialisation (candle's own generator cannot be seeded on the CPU).
-        let m = build(mc, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(tc.seed);
-        for (name, var) in named_vars(&varmap) {
-            let values: Vec<f32> = if name.ends_with("norm.weight") {
-                vec![1.0; var.elem_count()]
-            } else if var.rank() == 1 {
-                vec![0.0; var.elem_count()] // biases
+    let model = build(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for (name, var) in named_vars(&varmap) {
+        let values: Vec<f32> = if name.ends_with("norm.weight") {
+            vec![1.0; var.elem_count()]
+        } else if var.rank() == 1 {
+            vec![0.0; var.elem_count()] // biases
+        } else {
+            let fan_in = var.dims().last().copied().unwrap_or(1) as f32;
+            let std = if name.starts_with("tok_embeddings") {
+                0.02
             } else {
-                let fan_in = var.dims().last().copied().unwrap_or(1) as f32;
-                let std = if name.starts_with("tok_embeddings") {
-                    0.02
-                } else {
-                    1.0 / fan_in.sqrt()
-                };
-                use rand_distr::Distribution;
-                let normal = rand_distr::Normal::new(0.0f32, std)?;
-                (0..var.elem_count())
-                    .map(|_| normal.sample(&mut rng))
-                    .collect()
+                1.0 / fan_in.sqrt()
             };
-            var.set(&Tensor::from_vec(values, var.shape(), device)?)?;
-        }
-        m
-    };
-    let mut optimizer = AdamW::new(named_vars(&varmap), tc.weight_decay)?;
-    let mut state = TrainState::default();
-    if options.resume {
-        let (tensors, meta) = checkpoint::load(&checkpoint_path, device)?;
-        state = checkpoint::state_of(&meta, &checkpoint_path)?;
-        for (name, var) in named_vars(&varmap) {
-            let t = tensors
-                .get(&name)
-                .with_context(|| format!("checkpoint lacks tensor {name}"))?;
-            var.set(t)?;
-        }
-        optimizer.restore(&tensors, state.step)?;
-        metrics.truncate_after(state.step)?;
-        eprintln!("resuming {} at step {}", dir.display(), state.step);
+            let normal = rand_distr::Normal::new(0.0f32, std)?;
+            (0..var.elem_count())
+                .map(|_| normal.sample(&mut rng))
+                .collect()
+        };
+        var.set(&Tensor::from_vec(values, var.shape(), device)?)?;
     }
+    Ok((varmap, model))
+}
 
-    let unigram = unigram_perplexity(&data.train, &data.valid, mc.vocab_size);
-    let tokens_per_step = (tc.batch_size * tc.accumulation * mc.context) as u64;
-    let interrupted = interrupt_flag();
-    let progress = if options.progress {
-        indicatif::ProgressBar::new(tc.max_steps as u64)
+/// Weights, optimizer moments and loop state from the run's checkpoint;
+/// the metrics past its step are dropped.
+fn restore(
+    dir: &RunDir,
+    varmap: &VarMap,
+    optimizer: &mut AdamW,
+    metrics: &MetricsLog,
+    device: &Device,
+) -> Result<TrainState> {
+    let path = dir.checkpoint();
+    let (tensors, meta) = checkpoint::load(&path, device)?;
+    let state = checkpoint::state_of(&meta, &path)?;
+    for (name, var) in named_vars(varmap) {
+        let t = tensors
+            .get(&name)
+            .with_context(|| format!("checkpoint lacks tensor {name}"))?;
+        var.set(t)?;
+    }
+    optimizer.restore(&tensors, state.step)?;
+    metrics.truncate_after(state.step)?;
+    eprintln!("resuming {} at step {}", dir.path().display(), state.step);
+    Ok(state)
+}
+
+fn progress_bar(show: bool, steps: usize, at: usize) -> indicatif::ProgressBar {
+    let progress = if show {
+        indicatif::ProgressBar::new(steps as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -442,146 +673,6 @@ pub fn train(
         )
         .expect("valid template"),
     );
-    progress.set_position(state.step as u64);
-    let mut batches = Batches::new(&data.train, tc.seed);
-    let save_checkpoint = |state: &TrainState, optimizer: &AdamW| -> Result<()> {
-        let mut tensors: Vec<(String, Tensor)> = named_vars(&varmap)
-            .into_iter()
-            .map(|(k, v)| (k, v.as_tensor().clone()))
-            .collect();
-        tensors.extend(optimizer.state_tensors());
-        let mut meta = std::collections::HashMap::new();
-        meta.insert("train_state".to_string(), serde_json::to_string(state)?);
-        checkpoint::save(&checkpoint_path, &tensors, meta)
-    };
-    let mut last_val = state.best_val_loss;
-
-    while state.step < tc.max_steps && !state.stopped_early {
-        if interrupted.load(Ordering::SeqCst) {
-            save_checkpoint(&state, &optimizer)?;
-            progress.abandon();
-            bail!(
-                "interrupted at step {}; continue with --resume --out {}",
-                state.step,
-                dir.display()
-            );
-        }
-        let started = Instant::now();
-        let lr = learning_rate(
-            state.step,
-            tc.warmup_steps,
-            tc.max_steps,
-            tc.learning_rate,
-            tc.min_learning_rate,
-        );
-        let mut grads = Vec::new();
-        let mut loss_sum = 0.0f64;
-        for micro in 0..tc.accumulation {
-            let first = (state.step * tc.accumulation + micro) * tc.batch_size;
-            let (inputs, targets) = split_window(&batches.batch(first, tc.batch_size));
-            let (inputs, targets) = (ids_tensor(&inputs, device)?, ids_tensor(&targets, device)?);
-            let mode = Mode::Train {
-                seed: tc.seed
-                    ^ ((state.step * tc.accumulation + micro) as u64).wrapping_mul(0x9E37_79B9),
-            };
-            let loss = match teacher {
-                Some(t) => distillation_loss(model.as_ref(), t, &inputs, &targets, mode)?,
-                None => model.loss(&inputs, &targets, mode)?,
-            };
-            let loss = (loss / tc.accumulation as f64)?;
-            loss_sum += f64::from(loss.to_scalar::<f32>()?);
-            optimizer.accumulate(&mut grads, &loss.backward()?)?;
-        }
-        let norm = AdamW::grad_norm(&grads)?;
-        if !norm.is_finite() || !loss_sum.is_finite() {
-            bail!("training diverged at step {} (loss {loss_sum}, gradient norm {norm}); lower the learning rate", state.step);
-        }
-        let scale = if tc.grad_clip > 0.0 && norm > tc.grad_clip {
-            tc.grad_clip / norm
-        } else {
-            1.0
-        };
-        optimizer.step(&grads, lr, scale)?;
-        state.step += 1;
-        state.tokens_seen += tokens_per_step;
-        let seconds = started.elapsed().as_secs_f64();
-        state.elapsed_s += seconds;
-        let tokens_per_s = tokens_per_step as f64 / seconds.max(1e-9);
-        metrics.append(&Metric::Train {
-            step: state.step,
-            loss: loss_sum,
-            lr,
-            grad_norm: norm,
-            tokens_per_s,
-        })?;
-        let val = last_val.map_or(String::new(), |v| format!(" val {v:.3}"));
-        progress.set_message(format!(
-            "loss {loss_sum:.3} ppl {:.2}{val} | {:.0} tok/s",
-            loss_sum.exp(),
-            tokens_per_s
-        ));
-        progress.set_position(state.step as u64);
-
-        let evaluate = state.step.is_multiple_of(tc.eval_every) || state.step == tc.max_steps;
-        if evaluate {
-            let val_loss = mean_loss(model.as_ref(), &data.valid, tc.batch_size, device)?;
-            metrics.append(&Metric::Eval {
-                step: state.step,
-                val_loss,
-                val_ppl: val_loss.exp(),
-            })?;
-            last_val = Some(val_loss);
-            progress.println(format!(
-                "step {:>6}  train loss {loss_sum:.4}  val loss {val_loss:.4}  val ppl {:.3}",
-                state.step,
-                val_loss.exp()
-            ));
-            if state.best_val_loss.is_none_or(|b| val_loss < b) {
-                state.best_val_loss = Some(val_loss);
-                state.best_step = state.step;
-                state.evals_since_best = 0;
-                save_weights(
-                    &varmap,
-                    &dir.join(files::BEST),
-                    &[
-                        ("step", state.step.to_string()),
-                        ("val_loss", val_loss.to_string()),
-                    ],
-                )?;
-            } else {
-                state.evals_since_best += 1;
-                if tc.patience > 0 && state.evals_since_best >= tc.patience {
-                    state.stopped_early = true;
-                    progress.println(format!(
-                        "early stop: no improvement in {} evaluations",
-                        tc.patience
-                    ));
-                }
-            }
-        }
-        if evaluate || state.step.is_multiple_of(tc.checkpoint_every) || state.step == tc.max_steps
-        {
-            save_checkpoint(&state, &optimizer)?;
-        }
-    }
-    progress.finish_and_clear();
-    let all = metrics.read()?;
-    crate::plot::loss_curve(
-        &all,
-        &dir.join(files::LOSS_PNG),
-        &format!("{} — loss", dir.display()),
-    )?;
-    let best = state.best_val_loss.unwrap_or(f64::NAN);
-    Ok(TrainSummary {
-        steps: state.step,
-        stopped_early: state.stopped_early,
-        best_val_loss: best,
-        best_val_ppl: best.exp(),
-        best_step: state.best_step,
-        unigram_val_ppl: unigram,
-        tokens_per_s: state.tokens_seen as f64 / state.elapsed_s.max(1e-9),
-        elapsed_s: state.elapsed_s,
-        parameters: mc.parameters(),
-        device: crate::device::name(device).to_string(),
-    })
+    progress.set_position(at as u64);
+    progress
 }

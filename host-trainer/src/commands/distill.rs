@@ -2,7 +2,7 @@
 //! (KL divergence at a temperature, mixed with the hard-label loss), and
 //! report the student's perplexity with and without distillation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::device::{self, DeviceChoice};
-use crate::run::Run;
-use crate::train::{files, train, RunOptions, Teacher, TrainSummary};
+use crate::run::{Run, RunDir};
+use crate::train::{train, Teacher, TrainSummary};
 
 /// Arguments of `host-trainer distill`.
 #[derive(Debug, clap::Args)]
@@ -63,9 +63,10 @@ pub struct DistillReport {
     pub teacher_val_ppl: Option<f64>,
 }
 
-fn best_ppl(dir: &Path) -> Result<f64> {
-    let (_, meta) = checkpoint::load(&dir.join(files::CHECKPOINT), &candle_core::Device::Cpu)?;
-    let state = checkpoint::state_of(&meta, &dir.join(files::CHECKPOINT))?;
+fn best_ppl(dir: &RunDir) -> Result<f64> {
+    let path = dir.checkpoint();
+    let (_, meta) = checkpoint::load(&path, &candle_core::Device::Cpu)?;
+    let state = checkpoint::state_of(&meta, &path)?;
     Ok(state.best_val_loss.unwrap_or(f64::NAN).exp())
 }
 
@@ -94,49 +95,33 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
         args.teacher.display(),
         args.out.display()
     );
-    let options = RunOptions {
-        dir: args.out.clone(),
-        resume: args.resume,
-        progress: !args.quiet,
-    };
-    let distilled = train(
-        &corpus,
-        config.clone(),
-        &device,
-        Some(&teacher),
-        Some(teacher_run.bpe.clone()),
-        &options,
-    )?;
+    let out = RunDir::new(&args.out);
+    let start = out
+        .clone()
+        .start(args.resume, config.clone(), Some(teacher_run.bpe.clone()))?;
+    let distilled = train(&corpus, start, &device, Some(&teacher), !args.quiet)?;
     super::train::report(&distilled);
 
-    let baseline_dir = args
-        .baseline
-        .clone()
-        .unwrap_or_else(|| args.out.join("baseline"));
+    let baseline_dir = RunDir::new(
+        args.baseline
+            .clone()
+            .unwrap_or_else(|| args.out.join("baseline")),
+    );
     if args.baseline.is_none() {
-        let resume = baseline_dir.join(files::CHECKPOINT).exists();
+        let resume = baseline_dir.has_checkpoint();
         eprintln!(
             "training the same student without distillation in {}",
-            baseline_dir.display()
+            baseline_dir.path().display()
         );
-        let options = RunOptions {
-            dir: baseline_dir.clone(),
-            resume,
-            progress: !args.quiet,
-        };
-        let summary = train(
-            &corpus,
-            config,
-            &device,
-            None,
-            Some(teacher_run.bpe.clone()),
-            &options,
-        )?;
+        let start = baseline_dir
+            .clone()
+            .start(resume, config, Some(teacher_run.bpe.clone()))?;
+        let summary = train(&corpus, start, &device, None, !args.quiet)?;
         super::train::report(&summary);
     }
     let report = DistillReport {
         baseline_val_ppl: best_ppl(&baseline_dir)?,
-        teacher_val_ppl: best_ppl(&args.teacher).ok(),
+        teacher_val_ppl: best_ppl(&RunDir::new(&args.teacher)).ok(),
         distilled,
     };
     println!(
@@ -152,7 +137,7 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
         serde_json::to_string_pretty(&report)?,
     )?;
     super::train::finish(
-        &args.out,
+        &out,
         &device,
         &corpus,
         0,

@@ -15,7 +15,7 @@ use crate::generate::{generate_candle, generate_engine, to_piece, GenerateOption
 use crate::midi::{read_piece, ReadOptions};
 use crate::piece::Piece;
 use crate::remi;
-use crate::run::{Run, MODEL_FILE};
+use crate::run::Run;
 
 /// Arguments of `host-trainer eval`.
 #[derive(Debug, clap::Args)]
@@ -93,11 +93,10 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
     let split = parse_split(&args.split)?;
     let device = device::select(args.device)?;
     let run = args.run.as_deref().map(Run::open).transpose()?;
-    let model_path = args.model.clone().or_else(|| {
-        run.as_ref()
-            .map(|r| r.dir.join(MODEL_FILE))
-            .filter(|p| p.exists())
-    });
+    let model_path = args
+        .model
+        .clone()
+        .or_else(|| run.as_ref().map(|r| r.dir.model()).filter(|p| p.exists()));
     let model_bytes = model_path
         .as_ref()
         .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
@@ -167,7 +166,7 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
     let out_dir = args
         .out
         .clone()
-        .or_else(|| run.as_ref().map(|r| r.dir.clone()))
+        .or_else(|| run.as_ref().map(|r| r.dir.path().to_path_buf()))
         .unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&out_dir)?;
     let png = out_dir.join("pitch-histogram.png");

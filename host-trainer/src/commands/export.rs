@@ -40,10 +40,10 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs) -> Result<i32> {
     let run = Run::open(&args.run)?;
     let precision = Precision::parse(&args.precision, args.group_size)?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        args.run
-            .join(format!("model-{}.safetensors", args.precision))
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| run.dir.model_as(&args.precision));
     let device = device::select(args.device)?;
     let corpus = run.corpus()?;
     let dataset = run.dataset(&corpus)?;

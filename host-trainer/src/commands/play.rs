@@ -15,7 +15,7 @@ use kantor_engine::session::{Session, SessionOptions};
 
 use crate::midi_port::{MidiPort, RecordingPort};
 use crate::player::{play, PlayOptions, PlayReport, QUEUE};
-use crate::run::MODEL_FILE;
+use crate::run::RunDir;
 
 /// Arguments of `host-trainer play`.
 #[derive(Debug, clap::Args)]
@@ -114,7 +114,7 @@ pub fn run(args: &PlayArgs) -> Result<i32> {
     }
     let model_path = match (&args.model, &args.run) {
         (Some(model), _) => model.clone(),
-        (None, Some(dir)) => dir.join(MODEL_FILE),
+        (None, Some(dir)) => RunDir::new(dir).model(),
         (None, None) => bail!("give --model FILE or --run DIR"),
     };
     let mut recording = RecordingPort::default();

@@ -13,11 +13,8 @@ use crate::device::{self, DeviceChoice};
 use crate::export::Precision;
 use crate::generate::GenerateOptions;
 use crate::midi::ReadOptions;
-use crate::run::{
-    export_and_measure, write_sample, Run, GROUP_SIZE, MODEL_F32_FILE, MODEL_FILE, SAMPLE_FILE,
-    SAMPLE_PNG_FILE, SAMPLE_WAV_FILE,
-};
-use crate::train::{train, RunOptions, TrainSummary};
+use crate::run::{export_and_measure, write_sample, RunDir, GROUP_SIZE};
+use crate::train::{train, TrainSummary};
 
 use super::render::ListenArgs;
 
@@ -84,11 +81,9 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
     if let Some(v) = args.vocab_size {
         config.model.vocab_size = v;
     }
-    if args.resume {
-        // The run's own configuration wins; only the device and display may differ.
-        config = RunConfig::load(&out.join(crate::train::files::CONFIG))?;
-    }
-    config.validate()?;
+    // Resuming, the run's own configuration wins; only the device and display may differ.
+    let start = RunDir::new(&out).start(args.resume, config, None)?;
+    let config = &start.config;
     if !args.no_export {
         args.listen.check()?;
     }
@@ -113,15 +108,10 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         corpus.test.len(),
         device::name(&device)
     );
-    let options = RunOptions {
-        dir: out.clone(),
-        resume: args.resume,
-        progress: !args.quiet,
-    };
-    let summary = train(&corpus, config, &device, None, None, &options)?;
+    let summary = train(&corpus, start, &device, None, !args.quiet)?;
     report(&summary);
     if !args.no_export {
-        finish(&out, &device, &corpus, 0, &args.listen)?;
+        finish(&RunDir::new(&out), &device, &corpus, 0, &args.listen)?;
     }
     Ok(0)
 }
@@ -145,13 +135,13 @@ pub fn report(s: &TrainSummary) {
 /// After training: export int8 and f32 models, compare perplexities, write a
 /// sample (MIDI, piano roll, and audio when a SoundFont is there).
 pub fn finish(
-    dir: &std::path::Path,
+    dir: &RunDir,
     device: &candle_core::Device,
     corpus: &Corpus,
     seed: u64,
     listen: &ListenArgs,
 ) -> Result<()> {
-    let run = Run::open(dir)?;
+    let run = dir.open()?;
     let dataset = run.dataset(corpus)?;
     let int8 = export_and_measure(
         &run,
@@ -160,46 +150,38 @@ pub fn finish(
         Precision::Int8 {
             group_size: GROUP_SIZE,
         },
-        &dir.join(MODEL_FILE),
+        &dir.model(),
         device,
     )?;
     println!(
         "exported {} ({} bytes): validation perplexity {:.3} float (candle) vs {:.3} int8 (engine), {:+.2}%",
-        dir.join(MODEL_FILE).display(),
+        dir.model().display(),
         int8.bytes,
         int8.float_val_ppl,
         int8.engine_val_ppl,
         100.0 * int8.relative_change
     );
     let f32_bytes = run.export("best", Precision::F32)?;
-    crate::fsutil::write_atomic(&dir.join(MODEL_F32_FILE), &f32_bytes)?;
-    let model = std::fs::read(dir.join(MODEL_FILE))?;
+    crate::fsutil::write_atomic(&dir.model_f32(), &f32_bytes)?;
+    let model = std::fs::read(dir.model())?;
     let options = GenerateOptions {
         sampler: SamplerConfig::default(),
         seed,
         bars: 16,
         ..GenerateOptions::default()
     };
-    std::fs::write(
-        dir.join("export.json"),
-        serde_json::to_string_pretty(&int8)?,
-    )?;
-    let piece = write_sample(&model, &run.bpe, &options, &dir.join(SAMPLE_FILE))?;
+    std::fs::write(dir.export_report(), serde_json::to_string_pretty(&int8)?)?;
+    let piece = write_sample(&model, &run.bpe, &options, &dir.sample())?;
     println!(
         "wrote {} ({} notes, 16 bars, seed {seed})",
-        dir.join(SAMPLE_FILE).display(),
+        dir.sample().display(),
         piece.notes.len()
     );
     if piece.notes.is_empty() {
         println!("the sample has no notes: no piano roll or audio written");
     } else {
-        let title = format!("{} sample (seed {seed})", dir.display());
-        listen.write_sample(
-            &piece,
-            &title,
-            &dir.join(SAMPLE_WAV_FILE),
-            &dir.join(SAMPLE_PNG_FILE),
-        )?;
+        let title = format!("{} sample (seed {seed})", dir.path().display());
+        listen.write_sample(&piece, &title, &dir.sample_wav(), &dir.sample_png())?;
     }
     Ok(())
 }

@@ -26,7 +26,8 @@ use crate::midi::write_midi;
 use crate::model::{ids_tensor, Mode};
 use crate::piece::{Piece, PITCH_RANGE};
 use crate::remi;
-use crate::train::{train, RunOptions};
+use crate::run::RunDir;
+use crate::train::train;
 
 /// Sizes and budgets of a study run.
 #[derive(Clone, Debug)]
@@ -246,25 +247,10 @@ impl Context<'_> {
                 split_seed: 0,
             },
         };
-        let summary = train(
-            corpus,
-            config,
-            self.device,
-            None,
-            None,
-            &RunOptions {
-                dir: dir.clone(),
-                resume: false,
-                progress: false,
-            },
-        )?;
-        let run = crate::run::Run {
-            dir: dir.clone(),
-            config: RunConfig::load(&dir.join(crate::train::files::CONFIG))?,
-            bpe: serde_json::from_str(&std::fs::read_to_string(
-                dir.join(crate::train::files::BPE),
-            )?)?,
-        };
+        let dir = RunDir::new(dir);
+        let start = dir.clone().start(false, config, None)?;
+        let summary = train(corpus, start, self.device, None, false)?;
+        let run = dir.open()?;
         let lm = run.model("best", self.device)?;
         let (mut pieces, mut streams, mut ill) = (Vec::new(), Vec::new(), 0);
         for i in 0..p.samples {
