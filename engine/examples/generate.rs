@@ -39,62 +39,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut generator: Generator<'_, '_, 128> =
         Generator::new(session, Sampler::new(SamplerConfig::default(), seed), true);
 
-    // Timed messages → one MIDI track (480 ticks per quarter note).
-    const TPQ: u16 = 480;
-    let scale = u32::from(TPQ) / TICKS_PER_QUARTER;
-    let mut track: Vec<TrackEvent<'static>> = Vec::new();
-    let mut last = 0u32;
-    let mut push = |tick: u32, kind: TrackEventKind<'static>| {
-        let t = tick * scale;
-        track.push(TrackEvent {
-            delta: u28::new(t.saturating_sub(last)),
-            kind,
-        });
-        last = last.max(t);
-    };
-    let mut play = |generator: &mut Generator<'_, '_, 128>| {
-        while let Some(m) = generator.pop_message() {
-            let kind = match m.message {
-                MidiMessage::NoteOn {
-                    channel,
-                    key,
-                    velocity,
-                } => TrackEventKind::Midi {
-                    channel: u4::new(channel),
-                    message: midly::MidiMessage::NoteOn {
-                        key: u7::new(key),
-                        vel: u7::new(velocity),
-                    },
-                },
-                MidiMessage::NoteOff { channel, key } => TrackEventKind::Midi {
-                    channel: u4::new(channel),
-                    message: midly::MidiMessage::NoteOff {
-                        key: u7::new(key),
-                        vel: u7::new(0),
-                    },
-                },
-                MidiMessage::Tempo { micros_per_quarter } => {
-                    TrackEventKind::Meta(MetaMessage::Tempo(u24::new(micros_per_quarter)))
-                }
-            };
-            push(m.tick, kind);
-        }
-    };
+    let mut track = Track::default();
     for _ in 0..tokens {
         generator.step()?;
-        play(&mut generator);
+        track.play(&mut generator);
     }
     generator.finish();
-    play(&mut generator);
-    track.push(TrackEvent {
-        delta: u28::new(0),
-        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
-    });
+    track.play(&mut generator);
     let mut smf = Smf::new(Header::new(
         Format::SingleTrack,
         Timing::Metrical(u15::new(TPQ)),
     ));
-    smf.tracks.push(track);
+    smf.tracks.push(track.end());
     smf.save(out_path)?;
     println!(
         "{out_path}: {} tokens ({} ill-formed), {} KiB of engine memory, {} cache slides",
@@ -104,4 +60,65 @@ fn main() -> Result<(), Box<dyn Error>> {
         generator.session().evictions()
     );
     Ok(())
+}
+
+/// Ticks per quarter note of the MIDI file.
+const TPQ: u16 = 480;
+
+/// Timed messages → one MIDI track (delta times in [`TPQ`] ticks).
+#[derive(Default)]
+struct Track {
+    events: Vec<TrackEvent<'static>>,
+    last: u32,
+}
+
+impl Track {
+    /// Append every message the generator has due.
+    fn play(&mut self, generator: &mut Generator<'_, '_, 128>) {
+        let scale = u32::from(TPQ) / TICKS_PER_QUARTER;
+        while let Some(m) = generator.pop_message() {
+            let t = m.tick * scale;
+            self.events.push(TrackEvent {
+                delta: u28::new(t.saturating_sub(self.last)),
+                kind: event_kind(m.message),
+            });
+            self.last = self.last.max(t);
+        }
+    }
+
+    /// The track with its end marker.
+    fn end(mut self) -> Vec<TrackEvent<'static>> {
+        self.events.push(TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+        });
+        self.events
+    }
+}
+
+/// An engine message as a MIDI file event.
+fn event_kind(message: MidiMessage) -> TrackEventKind<'static> {
+    match message {
+        MidiMessage::NoteOn {
+            channel,
+            key,
+            velocity,
+        } => TrackEventKind::Midi {
+            channel: u4::new(channel),
+            message: midly::MidiMessage::NoteOn {
+                key: u7::new(key),
+                vel: u7::new(velocity),
+            },
+        },
+        MidiMessage::NoteOff { channel, key } => TrackEventKind::Midi {
+            channel: u4::new(channel),
+            message: midly::MidiMessage::NoteOff {
+                key: u7::new(key),
+                vel: u7::new(0),
+            },
+        },
+        MidiMessage::Tempo { micros_per_quarter } => {
+            TrackEventKind::Meta(MetaMessage::Tempo(u24::new(micros_per_quarter)))
+        }
+    }
 }

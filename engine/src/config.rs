@@ -101,6 +101,17 @@ impl ModelConfig {
         self.head_dim() * self.n_kv_heads
     }
 
+    /// Parameters (weights) of a model of this shape: the tied embedding,
+    /// per layer two norms, Q and O, K and V, the three feed-forward
+    /// matrices, and the final norm.
+    pub fn parameters(&self) -> usize {
+        let per_layer = 2 * self.dim
+            + 2 * self.dim * self.dim
+            + 2 * self.kv_dim() * self.dim
+            + 3 * self.dim * self.hidden_dim;
+        self.vocab_size * self.dim + self.n_layers * per_layer + self.dim
+    }
+
     /// Read and validate the configuration from a file's metadata.
     pub fn from_metadata(file: &SafeTensors<'_>) -> Result<Self, ConfigError> {
         if file.metadata("format") != Some(FORMAT) {

@@ -304,22 +304,7 @@ impl Decoder {
         // Tokens that may close a bar or piece are allowed wherever a note is complete.
         let between_notes = matches!(phase, BarHead { .. } | AtPositionTempo | AfterNote);
         match token {
-            Token::Pad => Err(self.unexpected(token)),
-            Token::Bos => match phase {
-                Start if !self.opened => {
-                    self.opened = true;
-                    Ok(None)
-                }
-                Ended => {
-                    let origin = self.bar_end();
-                    *self = Decoder::new();
-                    self.origin = origin;
-                    self.bar_start = origin;
-                    self.opened = true;
-                    Ok(None)
-                }
-                _ => Err(self.unexpected(token)),
-            },
+            Token::Bos => self.bos(token),
             Token::Eos if between_notes => {
                 self.phase = Ended;
                 Ok(Some(Event::End {
@@ -335,75 +320,12 @@ impl Decoder {
                 Ok(None)
             }
             Token::Bar if between_notes || matches!(phase, Start | Resting) => {
-                let skipped = self.bar_ticks.saturating_mul(self.pending_rest);
-                self.bar_start = if self.bar_seen {
-                    self.bar_end().saturating_add(skipped)
-                } else {
-                    self.origin.saturating_add(skipped)
-                };
-                self.bar_seen = true;
-                self.pending_rest = 0;
-                self.position = None;
-                self.phase = BarHead {
-                    meter: false,
-                    tempo: false,
-                };
+                self.bar();
                 Ok(None)
             }
-            Token::TimeSignature(i) => match (phase, TIME_SIGNATURES.get(usize::from(i))) {
-                (
-                    BarHead {
-                        meter: false,
-                        tempo: false,
-                    },
-                    Some(&signature),
-                ) => {
-                    self.bar_ticks = signature.bar_ticks();
-                    self.phase = BarHead {
-                        meter: true,
-                        tempo: false,
-                    };
-                    Ok(Some(Event::TimeSignature {
-                        tick: self.bar_start,
-                        signature,
-                    }))
-                }
-                _ => Err(self.unexpected(token)),
-            },
-            Token::Tempo(i) => {
-                let next = match phase {
-                    BarHead {
-                        meter,
-                        tempo: false,
-                    } => BarHead { meter, tempo: true },
-                    AtPosition => AtPositionTempo,
-                    _ => return Err(self.unexpected(token)),
-                };
-                self.phase = next;
-                Ok(Some(Event::Tempo {
-                    tick: self.now(),
-                    micros_per_quarter: tempo_micros(i),
-                }))
-            }
-            Token::Position(p) if between_notes => {
-                if u32::from(p) >= self.bar_ticks {
-                    return Err(DecodeError::PositionOutsideBar {
-                        position: p,
-                        bar_ticks: self.bar_ticks,
-                    });
-                }
-                if let Some(current) = self.position {
-                    if p <= current {
-                        return Err(DecodeError::PositionNotAfter {
-                            position: p,
-                            current,
-                        });
-                    }
-                }
-                self.position = Some(p);
-                self.phase = AtPosition;
-                Ok(None)
-            }
+            Token::TimeSignature(i) => self.time_signature(token, i),
+            Token::Tempo(i) => self.tempo(token, i),
+            Token::Position(p) if between_notes => self.position(p),
             Token::Voice(v) if matches!(phase, AtPosition | AtPositionTempo | AfterNote) => {
                 self.voice = v;
                 self.phase = AfterVoice;
@@ -437,6 +359,105 @@ impl Decoder {
             },
             _ => Err(self.unexpected(token)),
         }
+    }
+
+    /// `Bos`: opens the stream, or a new piece after `Eos` (at the end of
+    /// the last bar).
+    fn bos(&mut self, token: Token) -> Result<Option<Event>, DecodeError> {
+        match self.phase {
+            Phase::Start if !self.opened => {
+                self.opened = true;
+                Ok(None)
+            }
+            Phase::Ended => {
+                let origin = self.bar_end();
+                *self = Decoder::new();
+                self.origin = origin;
+                self.bar_start = origin;
+                self.opened = true;
+                Ok(None)
+            }
+            _ => Err(self.unexpected(token)),
+        }
+    }
+
+    /// `Bar`: a bar starts after the current one and the rests pending.
+    fn bar(&mut self) {
+        let skipped = self.bar_ticks.saturating_mul(self.pending_rest);
+        self.bar_start = if self.bar_seen {
+            self.bar_end().saturating_add(skipped)
+        } else {
+            self.origin.saturating_add(skipped)
+        };
+        self.bar_seen = true;
+        self.pending_rest = 0;
+        self.position = None;
+        self.phase = Phase::BarHead {
+            meter: false,
+            tempo: false,
+        };
+    }
+
+    /// `TimeSignature`: first in a bar's head.
+    fn time_signature(&mut self, token: Token, i: u8) -> Result<Option<Event>, DecodeError> {
+        match (self.phase, TIME_SIGNATURES.get(usize::from(i))) {
+            (
+                Phase::BarHead {
+                    meter: false,
+                    tempo: false,
+                },
+                Some(&signature),
+            ) => {
+                self.bar_ticks = signature.bar_ticks();
+                self.phase = Phase::BarHead {
+                    meter: true,
+                    tempo: false,
+                };
+                Ok(Some(Event::TimeSignature {
+                    tick: self.bar_start,
+                    signature,
+                }))
+            }
+            _ => Err(self.unexpected(token)),
+        }
+    }
+
+    /// `Tempo`: once in a bar's head, or once at a position.
+    fn tempo(&mut self, token: Token, i: u8) -> Result<Option<Event>, DecodeError> {
+        let next = match self.phase {
+            Phase::BarHead {
+                meter,
+                tempo: false,
+            } => Phase::BarHead { meter, tempo: true },
+            Phase::AtPosition => Phase::AtPositionTempo,
+            _ => return Err(self.unexpected(token)),
+        };
+        self.phase = next;
+        Ok(Some(Event::Tempo {
+            tick: self.now(),
+            micros_per_quarter: tempo_micros(i),
+        }))
+    }
+
+    /// `Position`: inside the bar, after the current position.
+    fn position(&mut self, p: u8) -> Result<Option<Event>, DecodeError> {
+        if u32::from(p) >= self.bar_ticks {
+            return Err(DecodeError::PositionOutsideBar {
+                position: p,
+                bar_ticks: self.bar_ticks,
+            });
+        }
+        if let Some(current) = self.position {
+            if p <= current {
+                return Err(DecodeError::PositionNotAfter {
+                    position: p,
+                    current,
+                });
+            }
+        }
+        self.position = Some(p);
+        self.phase = Phase::AtPosition;
+        Ok(None)
     }
 }
 

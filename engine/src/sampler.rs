@@ -93,10 +93,6 @@ impl Sampler {
                 *v = f32::MAX;
             }
         }
-        let by_rank = |a: &u16, b: &u16| {
-            let (la, lb) = (logits[usize::from(*a)], logits[usize::from(*b)]);
-            lb.total_cmp(&la).then(a.cmp(b))
-        };
         let k = match self.config.top_k {
             0 => n,
             k => k.min(n),
@@ -104,38 +100,23 @@ impl Sampler {
         if k == 0 {
             return 0;
         }
-        // Only tokens that can be chosen are ranked: a masked token (−∞) has
-        // probability 0 wherever it would rank, so leaving it out changes no
-        // choice, and a grammar mask leaves few tokens in.
-        let mut live = 0;
-        for (id, &l) in logits.iter().enumerate() {
-            if l > f32::NEG_INFINITY {
-                order[live] = id as u16;
-                live += 1;
-            }
-        }
-        if live == 0 {
+        let Some(candidates) = top_k(logits, order, k) else {
             // Everything is masked: uniform over the first k ids.
             return (self.rng.next_u32() % k as u32) as u16;
-        }
-        let live = &mut order[..live];
-        let candidates = if k < live.len() {
-            live.select_nth_unstable_by(k - 1, by_rank);
-            let top = &mut live[..k];
-            top.sort_unstable_by(by_rank);
-            top
-        } else {
-            live.sort_unstable_by(by_rank);
-            live
         };
-        let best = logits[usize::from(candidates[0])];
         let t = self.config.temperature;
         if t.is_nan() || t <= 0.0 {
             return candidates[0]; // greedy
         }
+        self.draw(logits, candidates, t)
+    }
+
+    /// Draw from the nucleus of `candidates` (in rank order) at temperature
+    /// `t`, reusing `logits` to hold their probabilities.
+    fn draw(&mut self, logits: &mut [f32], candidates: &[u16], t: f32) -> u16 {
+        let best = logits[usize::from(candidates[0])];
         // Bounded so that 1/t is finite and positive (t = ∞ acts as 10⁶).
         let inv_t = 1.0 / t.clamp(1e-6, 1e6);
-        // Probabilities of the candidates, in rank order, reusing `logits` as storage.
         let mut total = 0.0f32;
         for &c in candidates.iter() {
             let p = crate::kernels::exp((logits[usize::from(c)] - best) * inv_t);
@@ -168,6 +149,38 @@ impl Sampler {
         // Only reachable through rounding: the most likely candidate.
         candidates[0]
     }
+}
+
+/// The `k` best tokens of `logits` in rank order (ties by id), held in
+/// `order`; `None` when every token is masked. Only tokens that can be
+/// chosen are ranked: a masked token (−∞) has probability 0 wherever it
+/// would rank, so leaving it out changes no choice, and a grammar mask
+/// leaves few tokens in.
+fn top_k<'o>(logits: &[f32], order: &'o mut [u16], k: usize) -> Option<&'o [u16]> {
+    let by_rank = |a: &u16, b: &u16| {
+        let (la, lb) = (logits[usize::from(*a)], logits[usize::from(*b)]);
+        lb.total_cmp(&la).then(a.cmp(b))
+    };
+    let mut live = 0;
+    for (id, &l) in logits.iter().enumerate() {
+        if l > f32::NEG_INFINITY {
+            order[live] = id as u16;
+            live += 1;
+        }
+    }
+    if live == 0 {
+        return None;
+    }
+    let live = &mut order[..live];
+    Some(if k < live.len() {
+        live.select_nth_unstable_by(k - 1, by_rank);
+        let top = &mut live[..k];
+        top.sort_unstable_by(by_rank);
+        top
+    } else {
+        live.sort_unstable_by(by_rank);
+        live
+    })
 }
 
 #[cfg(test)]

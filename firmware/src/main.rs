@@ -68,8 +68,6 @@ mod app {
         }
         #[cfg(feature = "qemu")]
         {
-            use kantor_engine::session::Session;
-            use kantor_firmware::settings::session_options;
             #[cfg(not(feature = "soak"))]
             let budget = Budget::Tokens(kantor_firmware::settings::TEST_TOKENS);
             #[cfg(feature = "soak")]
@@ -78,6 +76,35 @@ mod app {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
+            qemu::print_report(&report, calibration, profile, core_hz, &model);
+            cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
+            board::reset()
+        }
+    }
+
+    /// Measurements only the QEMU image makes.
+    #[cfg(feature = "qemu")]
+    mod qemu {
+        use cortex_m_semihosting::hprintln;
+        use kantor_engine::grammar::Grammar;
+        use kantor_engine::model::Model;
+        use kantor_engine::sampler::Sampler;
+        use kantor_engine::session::Session;
+        use kantor_engine::vocab::BOS_ID;
+        use kantor_firmware::clock::Clock;
+        use kantor_firmware::sequencer::Report;
+        use kantor_firmware::settings::{session_options, SAMPLER, SEED, SESSION_MEMORY};
+
+        use crate::board::selected::{memory, SysTickClock};
+
+        /// The figures the QEMU test reads, over semihosting.
+        pub fn print_report(
+            report: &Report,
+            calibration: (u64, u64),
+            profile: (u64, u64, u64, u64),
+            core_hz: u32,
+            model: &Model<'_>,
+        ) {
             hprintln!(
                 "KANTOR-REPORT tokens={} ill_formed={} dropped={} messages={} clocks={} bytes={} evictions={} elapsed_us={}",
                 report.tokens,
@@ -113,23 +140,7 @@ mod app {
                 SESSION_MEMORY,
                 Session::memory_required(&model, session_options(&model))
             );
-            cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
-            board::reset()
         }
-    }
-
-    /// Measurements only the QEMU image makes.
-    #[cfg(feature = "qemu")]
-    mod qemu {
-        use kantor_engine::grammar::Grammar;
-        use kantor_engine::model::Model;
-        use kantor_engine::sampler::Sampler;
-        use kantor_engine::session::Session;
-        use kantor_engine::vocab::BOS_ID;
-        use kantor_firmware::clock::Clock;
-        use kantor_firmware::settings::{session_options, SAMPLER, SEED};
-
-        use crate::board::selected::SysTickClock;
 
         /// (instructions, SysTick cycles) of a loop of known length: under
         /// QEMU's `-icount` this converts cycles into instructions.
