@@ -1,40 +1,28 @@
 //! # host-trainer
 //!
-//! The std side of Kantor. Reading order:
+//! The std side of Kantor, in the order of the pipeline (each folder's
+//! modules are also reachable from the crate root, `host_trainer::midi`):
 //!
-//! * [`midi`] — Standard MIDI Files in and out (`midly`).
-//! * [`piece`] — music on the vocabulary's grid; what everything converts to.
-//! * [`remi`] — piece ⇄ REMI tokens (decoding through the engine).
-//! * [`bpe`] — byte-pair encoding over REMI tokens.
-//! * [`corpus`] — corpora, splits, transposition augmentation, windows.
-//! * [`config`] — model and training configuration, presets.
-//! * [`model`] — the Transformer in candle.
-//! * [`train`] — the training loop (with [`optimizer`], [`checkpoint`], [`metrics`], [`plot`]).
-//! * [`export`] — float weights → the engine's quantized file.
-//! * [`render`] — a piece → WAV with a SoundFont (and [`plot::piano_roll`]).
-//! * [`player`] — real-time playback to a MIDI port ([`midi_port`]) with MIDI clock.
-//! * [`commands`] — the `host-trainer` subcommands.
+//! * [`data`] — [`midi`], [`piece`], [`remi`], [`bpe`], [`corpus`] and
+//!   the corpus figures: MIDI → REMI + BPE tokens, splits and windows.
+//! * [`training`] — [`config`], [`device`], [`model`] (candle), [`train`]
+//!   (the loop, with [`optimizer`], [`checkpoint`], [`metrics`]).
+//! * [`run`] — a run directory ([`run::RunDir`]) and what is done with a
+//!   finished run: [`export`] for the engine, the sample; [`fsutil`].
+//! * [`generation`] — [`generate`], [`evaluate`], [`render`], [`plot`],
+//!   [`player`] with [`midi_port`].
+//! * [`study`] — the comparative study, one module per family.
+//! * [`commands`] — the `host-trainer` subcommands (argument parsing and
+//!   printing only).
 
-pub mod bpe;
-pub mod checkpoint;
 pub mod commands;
-pub mod config;
-pub mod corpus;
-pub mod device;
-pub mod evaluate;
-pub mod export;
-pub mod fsutil;
-pub mod generate;
-pub mod metrics;
-pub mod midi;
-pub mod midi_port;
-pub mod model;
-pub mod optimizer;
-pub mod piece;
-pub mod player;
-pub mod plot;
-pub mod remi;
-pub mod render;
+pub mod data;
+pub mod generation;
 pub mod run;
 pub mod study;
-pub mod train;
+pub mod training;
+
+pub use data::{bpe, corpus, midi, piece, remi};
+pub use generation::{evaluate, generate, midi_port, player, plot, render};
+pub use run::{export, fsutil};
+pub use training::{checkpoint, config, device, metrics, model, optimizer, train};

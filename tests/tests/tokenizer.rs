@@ -2,8 +2,8 @@
 //! beyond the documented grid, on the Bach chorales and on files from other tools.
 
 use host_trainer::bpe::Bpe;
-use host_trainer::commands::tokenize::round_trip;
 use host_trainer::corpus::{midi_files, Corpus, LoadOptions, Split};
+use host_trainer::data::round_trip::round_trip;
 use host_trainer::midi::{read_midi, read_piece, write_midi, ReadOptions};
 use host_trainer::remi;
 use kantor_tests::{chorales_dir, jsb_json, unseen_midi_dir};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::device::{self, DeviceChoice};
+use super::CommonArgs;
 use crate::study::compare::{markdown, run as run_study, StudyPreset};
 
 /// Arguments of `host-trainer compare`.
@@ -22,15 +22,15 @@ pub struct CompareArgs {
     /// Keep the families an earlier, killed run into the same `--out` finished.
     #[arg(long)]
     pub resume: bool,
-    /// Where to train.
-    #[arg(long, value_enum, default_value_t)]
-    pub device: DeviceChoice,
+    /// --device, --json, --quiet.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Run the command.
 pub fn run(args: &CompareArgs) -> Result<i32> {
     let preset = StudyPreset::named(&args.preset)?;
-    let device = device::select(args.device)?;
+    let device = args.common.device()?;
     let study = run_study(&args.jsb, &preset, &args.out, &device, args.resume)?;
     println!("{}", markdown(&study));
     println!("written to {}", args.out.display());

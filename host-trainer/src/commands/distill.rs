@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::CommonArgs;
 use crate::checkpoint;
 use crate::config::RunConfig;
-use crate::device::{self, DeviceChoice};
 use crate::run::{Run, RunDir};
 use crate::train::{train, Teacher, TrainSummary};
 
@@ -44,12 +44,9 @@ pub struct DistillArgs {
     /// Continue an interrupted distillation in --out.
     #[arg(long)]
     pub resume: bool,
-    /// Where to train.
-    #[arg(long, value_enum, default_value_t)]
-    pub device: DeviceChoice,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    /// --device, --json, --quiet.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// The comparison.
@@ -70,10 +67,9 @@ fn best_ppl(dir: &RunDir) -> Result<f64> {
     Ok(state.best_val_loss.unwrap_or(f64::NAN).exp())
 }
 
-/// Run the command.
-pub fn run(args: &DistillArgs) -> Result<i32> {
-    let device = device::select(args.device)?;
-    let teacher_run = Run::open(&args.teacher)?;
+/// The student's configuration: `--config` or `--preset`, on the teacher's
+/// vocabulary and data.
+fn student_config(args: &DistillArgs, teacher_run: &Run) -> Result<RunConfig> {
     let mut config = match &args.config {
         Some(path) => RunConfig::load(path)?,
         None => RunConfig::preset(&args.preset)?,
@@ -84,6 +80,14 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
         config.train.max_steps = s;
     }
     config.validate()?;
+    Ok(config)
+}
+
+/// Run the command.
+pub fn run(args: &DistillArgs) -> Result<i32> {
+    let device = args.common.device()?;
+    let teacher_run = Run::open(&args.teacher)?;
+    let config = student_config(args, &teacher_run)?;
     let corpus = teacher_run.corpus()?;
     let teacher = Teacher {
         model: teacher_run.model("best", &device)?,
@@ -99,8 +103,10 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
     let start = out
         .clone()
         .start(args.resume, config.clone(), Some(teacher_run.bpe.clone()))?;
-    let distilled = train(&corpus, start, &device, Some(&teacher), !args.quiet)?;
-    super::train::report(&distilled);
+    let distilled = train(&corpus, start, &device, Some(&teacher), !args.common.quiet)?;
+    if !args.common.json {
+        println!("{distilled}");
+    }
 
     let baseline_dir = RunDir::new(
         args.baseline
@@ -116,32 +122,38 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
         let start = baseline_dir
             .clone()
             .start(resume, config, Some(teacher_run.bpe.clone()))?;
-        let summary = train(&corpus, start, &device, None, !args.quiet)?;
-        super::train::report(&summary);
+        let summary = train(&corpus, start, &device, None, !args.common.quiet)?;
+        if !args.common.json {
+            println!("{summary}");
+        }
     }
     let report = DistillReport {
         baseline_val_ppl: best_ppl(&baseline_dir)?,
         teacher_val_ppl: best_ppl(&RunDir::new(&args.teacher)).ok(),
         distilled,
     };
-    println!(
-        "student validation perplexity: {:.3} with distillation, {:.3} without{}",
-        report.distilled.best_val_ppl,
-        report.baseline_val_ppl,
-        report
-            .teacher_val_ppl
-            .map_or(String::new(), |t| format!(" (teacher {t:.3})"))
-    );
+    if args.common.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "student validation perplexity: {:.3} with distillation, {:.3} without{}",
+            report.distilled.best_val_ppl,
+            report.baseline_val_ppl,
+            report
+                .teacher_val_ppl
+                .map_or(String::new(), |t| format!(" (teacher {t:.3})"))
+        );
+    }
     std::fs::write(
         args.out.join("distill.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    super::train::finish(
+    crate::run::finish(
         &out,
         &device,
         &corpus,
         0,
-        &super::render::ListenArgs::default(),
+        &crate::render::ListenArgs::default(),
     )?;
     Ok(0)
 }

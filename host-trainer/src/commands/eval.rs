@@ -1,15 +1,15 @@
 //! `host-trainer eval`: perplexity on held-out data and the metrics of
 //! generated music, side by side with the same metrics of the training data.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use kantor_engine::sampler::SamplerConfig;
 use serde::Serialize;
 
+use super::CommonArgs;
 use crate::bpe::Bpe;
 use crate::corpus::{bpe_sequences, midi_files, windows, Corpus, LoadOptions, Split};
-use crate::device::{self, DeviceChoice};
 use crate::evaluate::{engine_loss, js_divergence, music_metrics, MusicMetrics, NGRAM_SIZES};
 use crate::generate::{generate_candle, generate_engine, to_piece, GenerateOptions};
 use crate::midi::{read_piece, ReadOptions};
@@ -50,12 +50,9 @@ pub struct EvalArgs {
     /// Where to write the pitch-histogram PNG (default: the run directory or .).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Device for candle.
-    #[arg(long, value_enum, default_value_t)]
-    pub device: DeviceChoice,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// --device, --json, --quiet.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// The report.
@@ -91,29 +88,15 @@ fn parse_split(name: &str) -> Result<Split> {
 /// Run the command.
 pub fn run(args: &EvalArgs) -> Result<i32> {
     let split = parse_split(&args.split)?;
-    let device = device::select(args.device)?;
+    let device = args.common.device()?;
     let run = args.run.as_deref().map(Run::open).transpose()?;
-    let model_path = args
+    let model_bytes = args
         .model
         .clone()
-        .or_else(|| run.as_ref().map(|r| r.dir.model()).filter(|p| p.exists()));
-    let model_bytes = model_path
-        .as_ref()
-        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+        .or_else(|| run.as_ref().map(|r| r.dir.model()).filter(|p| p.exists()))
+        .map(|p| std::fs::read(&p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
-    let (corpus, bpe, context) = match (&run, &model_bytes) {
-        (Some(r), _) => (r.corpus()?, r.bpe.clone(), r.config.model.context),
-        (None, Some(bytes)) => {
-            let model = kantor_engine::model::Model::from_bytes(bytes)?;
-            let corpus = Corpus::load(&args.corpus, LoadOptions::default())?;
-            (
-                corpus,
-                crate::export::read_bpe(bytes)?,
-                model.config.context,
-            )
-        }
-        (None, None) => bail!("give --run DIR or --model FILE"),
-    };
+    let (corpus, bpe, context) = data_of(args, run.as_ref(), model_bytes.as_deref())?;
     let held_out = windows(
         &bpe_sequences(&corpus.pieces(split), &bpe),
         context + 1,
@@ -144,18 +127,7 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
 
     // The pieces to measure: given files, or fresh samples.
     let (pieces, streams, ill_formed) = match &args.generated {
-        Some(dir) => {
-            let mut pieces = Vec::new();
-            for f in midi_files(dir)? {
-                let bytes = std::fs::read(&f)?;
-                pieces.push(
-                    read_piece(&bytes, ReadOptions::default())
-                        .with_context(|| format!("{}", f.display()))?,
-                );
-            }
-            let streams = pieces.iter().map(remi::encode_ids).collect();
-            (pieces, streams, 0)
-        }
+        Some(dir) => read_generated(dir)?,
         None => sample(args, run.as_ref(), model_bytes.as_deref(), &bpe, &device)?,
     };
     let generated = music_metrics(&pieces, &streams, ill_formed);
@@ -168,7 +140,68 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         .clone()
         .or_else(|| run.as_ref().map(|r| r.dir.path().to_path_buf()))
         .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&out_dir)?;
+    let png = histogram_png(&out_dir, &training_data, &generated)?;
+    let report = EvalReport {
+        split: args.split.clone(),
+        tokens: held_out.len() * context,
+        float_perplexity,
+        engine_perplexity,
+        generated,
+        training_data,
+        pitch_histogram_distance: distance,
+        pitch_histogram_png: png.display().to_string(),
+    };
+    if args.common.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(0)
+}
+
+/// The held-out data: the run's corpus and BPE table, or `--corpus` and the
+/// exported model's table; and the context.
+fn data_of(
+    args: &EvalArgs,
+    run: Option<&Run>,
+    model_bytes: Option<&[u8]>,
+) -> Result<(Corpus, Bpe, usize)> {
+    Ok(match (run, model_bytes) {
+        (Some(r), _) => (r.corpus()?, r.bpe.clone(), r.config.model.context),
+        (None, Some(bytes)) => {
+            let model = kantor_engine::model::Model::from_bytes(bytes)?;
+            let corpus = Corpus::load(&args.corpus, LoadOptions::default())?;
+            (
+                corpus,
+                crate::export::read_bpe(bytes)?,
+                model.config.context,
+            )
+        }
+        (None, None) => bail!("give --run DIR or --model FILE"),
+    })
+}
+
+/// The MIDI files of `dir`, as pieces with their token streams.
+fn read_generated(dir: &Path) -> Result<(Vec<Piece>, Vec<Vec<u16>>, usize)> {
+    let mut pieces = Vec::new();
+    for f in midi_files(dir)? {
+        let bytes = std::fs::read(&f)?;
+        pieces.push(
+            read_piece(&bytes, ReadOptions::default())
+                .with_context(|| format!("{}", f.display()))?,
+        );
+    }
+    let streams = pieces.iter().map(remi::encode_ids).collect();
+    Ok((pieces, streams, 0))
+}
+
+/// `pitch-histogram.png` in `out_dir`: the training data's and the generated.
+fn histogram_png(
+    out_dir: &Path,
+    training_data: &MusicMetrics,
+    generated: &MusicMetrics,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(out_dir)?;
     let png = out_dir.join("pitch-histogram.png");
     crate::plot::pitch_histograms(
         &[
@@ -181,22 +214,7 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         &png,
         "Pitch distribution",
     )?;
-    let report = EvalReport {
-        split: args.split.clone(),
-        tokens: held_out.len() * context,
-        float_perplexity,
-        engine_perplexity,
-        generated,
-        training_data,
-        pitch_histogram_distance: distance,
-        pitch_histogram_png: png.display().to_string(),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report);
-    }
-    Ok(0)
+    Ok(png)
 }
 
 fn sample(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::device::{self, DeviceChoice};
+use super::CommonArgs;
 use crate::export::Precision;
 use crate::run::{export_and_measure, Run, GROUP_SIZE};
 
@@ -28,12 +28,9 @@ pub struct ExportArgs {
     /// Output file (default RUN/model-PRECISION.safetensors).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Device for the float perplexity.
-    #[arg(long, value_enum, default_value_t)]
-    pub device: DeviceChoice,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// --device, --json, --quiet.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Run the command.
@@ -44,11 +41,11 @@ pub fn run(args: &ExportArgs) -> Result<i32> {
         .out
         .clone()
         .unwrap_or_else(|| run.dir.model_as(&args.precision));
-    let device = device::select(args.device)?;
+    let device = args.common.device()?;
     let corpus = run.corpus()?;
     let dataset = run.dataset(&corpus)?;
     let report = export_and_measure(&run, &args.weights, &dataset, precision, &out, &device)?;
-    if args.json {
+    if args.common.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use kantor_engine::sampler::SamplerConfig;
 
-use crate::device::{self, DeviceChoice};
+use super::CommonArgs;
 use crate::generate::{generate_candle, generate_engine, prompt_tokens, to_piece, GenerateOptions};
 use crate::midi::{read_piece, write_midi, ReadOptions};
 use crate::piece::Piece;
@@ -55,11 +55,11 @@ pub struct GenerateArgs {
     /// Stop after this many generated tokens.
     #[arg(long, default_value_t = 8192)]
     pub max_tokens: usize,
-    /// Device for candle generation.
-    #[arg(long, value_enum, default_value_t)]
-    pub device: DeviceChoice,
     #[command(flatten)]
     pub listen: super::render::ListenArgs,
+    /// --device, --json, --quiet.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// The first `bars` bars of a piece.
@@ -133,7 +133,7 @@ pub fn run(args: &GenerateArgs) -> Result<i32> {
         }
         (None, Some(dir)) => {
             let run = Run::open(dir)?;
-            let device = device::select(args.device)?;
+            let device = args.common.device()?;
             let model = run.model(&args.weights, &device)?;
             let prompt = prompt_piece
                 .as_ref()

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use kantor_engine::decoder::Note;
 use kantor_engine::vocab::Token;
 
 use crate::bpe::Bpe;
 use crate::corpus::midi_files;
+use crate::data::round_trip::{self, FileOutcome};
 use crate::midi::{read_midi, MidiScore, ReadOptions};
 use crate::remi;
 
@@ -31,102 +31,6 @@ pub struct TokenizeArgs {
     /// Keep notes on the drum channel (10).
     #[arg(long)]
     pub drums: bool,
-}
-
-/// What happened to one file.
-#[derive(Debug)]
-pub enum FileOutcome {
-    /// Read and round-tripped.
-    Checked(RoundTrip),
-    /// Could not be read.
-    Unreadable(String),
-}
-
-/// Round-trip figures of one file.
-#[derive(Debug, Default)]
-pub struct RoundTrip {
-    /// Notes in the file (after the reader's documented repairs).
-    pub notes: usize,
-    /// Notes lost or changed beyond the grid.
-    pub mismatched: usize,
-    /// Base REMI tokens.
-    pub tokens: usize,
-    /// Tokens after BPE.
-    pub bpe_tokens: usize,
-    /// Tokens the decoder rejected (0 for a correct tokenizer).
-    pub decode_errors: usize,
-    /// First difference, for the report.
-    pub first_difference: Option<String>,
-}
-
-/// Round trip one score: returns per-file figures.
-pub fn round_trip(score: &MidiScore, bpe: &Bpe) -> Result<RoundTrip> {
-    let mut expected: Vec<Note> = score
-        .notes
-        .iter()
-        .map(|n| score.quantise_note(n))
-        .collect::<Result<_, _>>()?;
-    let piece = score.to_piece()?;
-    let base = remi::encode_ids(&piece);
-    let compressed = bpe.encode(&base);
-    let expanded = bpe.decode(&compressed)?;
-    let decoded = remi::decode_ids(&expanded);
-    let mut got = decoded.piece.notes;
-    sort_notes(&mut expected);
-    sort_notes(&mut got);
-    let (missing, extra) = multiset_difference(&expected, &got);
-    let mut first_difference = missing
-        .first()
-        .map(|n| format!("lost {n:?}"))
-        .or_else(|| extra.first().map(|n| format!("gained {n:?}")));
-    if expanded != base && first_difference.is_none() {
-        first_difference = Some("BPE decode differs from the base tokens".into());
-    }
-    Ok(RoundTrip {
-        notes: expected.len(),
-        mismatched: missing.len().max(extra.len()) + usize::from(expanded != base),
-        tokens: base.len(),
-        bpe_tokens: compressed.len(),
-        decode_errors: decoded.errors.len(),
-        first_difference,
-    })
-}
-
-fn sort_notes(notes: &mut [Note]) {
-    notes.sort_unstable_by_key(|n| (n.onset, n.voice, n.pitch, n.duration, n.velocity));
-}
-
-/// Elements of `a` not matched in `b`, and of `b` not matched in `a` (both sorted).
-fn multiset_difference(a: &[Note], b: &[Note]) -> (Vec<Note>, Vec<Note>) {
-    let key = |n: &Note| (n.onset, n.voice, n.pitch, n.duration, n.velocity);
-    let (mut i, mut j) = (0, 0);
-    let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
-    while i < a.len() || j < b.len() {
-        match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) if key(x) == key(y) => {
-                i += 1;
-                j += 1;
-            }
-            (Some(x), Some(y)) if key(x) < key(y) => {
-                only_a.push(*x);
-                i += 1;
-            }
-            (Some(_), Some(y)) => {
-                only_b.push(*y);
-                j += 1;
-            }
-            (Some(x), None) => {
-                only_a.push(*x);
-                i += 1;
-            }
-            (None, Some(y)) => {
-                only_b.push(*y);
-                j += 1;
-            }
-            (None, None) => break,
-        }
-    }
-    (only_a, only_b)
 }
 
 fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -156,29 +60,9 @@ pub fn run(args: &TokenizeArgs) -> Result<i32> {
         .into_iter()
         .map(|f| (f.clone(), read(&f, options)))
         .collect();
-
     if !args.roundtrip {
-        let mut failed = 0;
-        for (path, score) in &scores {
-            match score
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(|s| s.to_piece().map_err(|e| e.to_string()))
-            {
-                Ok(piece) => {
-                    let tokens: Vec<String> =
-                        remi::encode(&piece).iter().map(Token::to_string).collect();
-                    println!("{}: {}", path.display(), tokens.join(" "));
-                }
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("error: {}: {e}", path.display());
-                }
-            }
-        }
-        return Ok(i32::from(failed > 0));
+        return Ok(print_tokens(&scores));
     }
-
     let bpe = match &args.bpe {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -195,19 +79,40 @@ pub fn run(args: &TokenizeArgs) -> Result<i32> {
             Bpe::train(&pieces, args.vocab_size)
         }
     };
+    Ok(print_round_trips(&scores, &bpe))
+}
 
+/// Print each file's REMI tokens; the exit code (1 if any file failed).
+fn print_tokens(scores: &[(PathBuf, Result<MidiScore, String>)]) -> i32 {
+    let mut failed = 0;
+    for (path, score) in scores {
+        match score
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|s| s.to_piece().map_err(|e| e.to_string()))
+        {
+            Ok(piece) => {
+                let tokens: Vec<String> =
+                    remi::encode(&piece).iter().map(Token::to_string).collect();
+                println!("{}: {}", path.display(), tokens.join(" "));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e}", path.display());
+            }
+        }
+    }
+    i32::from(failed > 0)
+}
+
+/// Round trip every file and print a line each and the totals; the exit
+/// code (1 if any note was lost or changed, or a file was unreadable).
+fn print_round_trips(scores: &[(PathBuf, Result<MidiScore, String>)], bpe: &Bpe) -> i32 {
     let (mut files, mut notes, mut mismatched, mut unreadable, mut tokens, mut bpe_tokens) =
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
-    for (path, score) in &scores {
+    for (path, score) in scores {
         files += 1;
-        let outcome = match score {
-            Ok(s) => round_trip(s, &bpe).map_or_else(
-                |e| FileOutcome::Unreadable(e.to_string()),
-                FileOutcome::Checked,
-            ),
-            Err(e) => FileOutcome::Unreadable(e.clone()),
-        };
-        match outcome {
+        match round_trip::check(score, bpe) {
             FileOutcome::Checked(r) => {
                 notes += r.notes;
                 mismatched += r.mismatched;
@@ -255,5 +160,5 @@ pub fn run(args: &TokenizeArgs) -> Result<i32> {
             bpe.vocab_size()
         );
     }
-    Ok(i32::from(mismatched > 0 || unreadable > 0))
+    i32::from(mismatched > 0 || unreadable > 0)
 }

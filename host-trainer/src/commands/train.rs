@@ -5,18 +5,15 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use kantor_engine::sampler::SamplerConfig;
 
+use super::CommonArgs;
 use crate::config::RunConfig;
 use crate::corpus::{Corpus, LoadOptions};
-use crate::device::{self, DeviceChoice};
-use crate::export::Precision;
-use crate::generate::GenerateOptions;
+use crate::device;
 use crate::midi::ReadOptions;
-use crate::run::{export_and_measure, write_sample, RunDir, GROUP_SIZE};
-use crate::train::{train, TrainSummary};
-
-use super::render::ListenArgs;
+use crate::render::ListenArgs;
+use crate::run::{finish, RunDir};
+use crate::train::train;
 
 /// Arguments of `host-trainer train`.
 #[derive(Debug, clap::Args)]
@@ -36,9 +33,6 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Where to train.
-    #[arg(long, value_enum, default_value_t)]
-    pub device: DeviceChoice,
     /// Override the number of optimizer steps.
     #[arg(long)]
     pub max_steps: Option<usize>,
@@ -51,12 +45,12 @@ pub struct TrainArgs {
     /// Skip exporting and writing a sample.
     #[arg(long)]
     pub no_export: bool,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
     /// The sample's audio and piano roll (default: sample.wav, sample.png in the run directory).
     #[command(flatten)]
     pub listen: ListenArgs,
+    /// --device, --json, --quiet.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Run the command.
@@ -87,7 +81,7 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
     if !args.no_export {
         args.listen.check()?;
     }
-    let device = device::select(args.device)?;
+    let device = args.common.device()?;
     let corpus = Corpus::load(
         &config.data.corpus,
         LoadOptions {
@@ -108,80 +102,14 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         corpus.test.len(),
         device::name(&device)
     );
-    let summary = train(&corpus, start, &device, None, !args.quiet)?;
-    report(&summary);
+    let summary = train(&corpus, start, &device, None, !args.common.quiet)?;
+    if args.common.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{summary}");
+    }
     if !args.no_export {
         finish(&RunDir::new(&out), &device, &corpus, 0, &args.listen)?;
     }
     Ok(0)
-}
-
-/// Print a training summary.
-pub fn report(s: &TrainSummary) {
-    println!(
-        "trained {} steps{} on {}: best validation loss {:.4} (perplexity {:.3}) at step {}; unigram baseline perplexity {:.2}; {:.0} tokens/s; {:.0} s",
-        s.steps,
-        if s.stopped_early { " (early stop)" } else { "" },
-        s.device,
-        s.best_val_loss,
-        s.best_val_ppl,
-        s.best_step,
-        s.unigram_val_ppl,
-        s.tokens_per_s,
-        s.elapsed_s
-    );
-}
-
-/// After training: export int8 and f32 models, compare perplexities, write a
-/// sample (MIDI, piano roll, and audio when a SoundFont is there).
-pub fn finish(
-    dir: &RunDir,
-    device: &candle_core::Device,
-    corpus: &Corpus,
-    seed: u64,
-    listen: &ListenArgs,
-) -> Result<()> {
-    let run = dir.open()?;
-    let dataset = run.dataset(corpus)?;
-    let int8 = export_and_measure(
-        &run,
-        "best",
-        &dataset,
-        Precision::Int8 {
-            group_size: GROUP_SIZE,
-        },
-        &dir.model(),
-        device,
-    )?;
-    println!(
-        "exported {} ({} bytes): validation perplexity {:.3} float (candle) vs {:.3} int8 (engine), {:+.2}%",
-        dir.model().display(),
-        int8.bytes,
-        int8.float_val_ppl,
-        int8.engine_val_ppl,
-        100.0 * int8.relative_change
-    );
-    let f32_bytes = run.export("best", Precision::F32)?;
-    crate::fsutil::write_atomic(&dir.model_f32(), &f32_bytes)?;
-    let model = std::fs::read(dir.model())?;
-    let options = GenerateOptions {
-        sampler: SamplerConfig::default(),
-        seed,
-        bars: 16,
-        ..GenerateOptions::default()
-    };
-    std::fs::write(dir.export_report(), serde_json::to_string_pretty(&int8)?)?;
-    let piece = write_sample(&model, &run.bpe, &options, &dir.sample())?;
-    println!(
-        "wrote {} ({} notes, 16 bars, seed {seed})",
-        dir.sample().display(),
-        piece.notes.len()
-    );
-    if piece.notes.is_empty() {
-        println!("the sample has no notes: no piano roll or audio written");
-    } else {
-        let title = format!("{} sample (seed {seed})", dir.path().display());
-        listen.write_sample(&piece, &title, &dir.sample_wav(), &dir.sample_png())?;
-    }
-    Ok(())
 }

@@ -238,24 +238,58 @@ pub fn read_midi(bytes: &[u8], options: ReadOptions) -> Result<MidiScore, MidiEr
         .get(10..12)
         .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
 
-    let mut report = ReadReport {
-        trailing_bytes,
-        ..ReadReport::default()
+    let mut content = TrackContent {
+        report: ReadReport {
+            trailing_bytes,
+            ..ReadReport::default()
+        },
+        ..TrackContent::default()
     };
-    let mut tempos = Vec::new();
-    let mut time_signatures = Vec::new();
-    // Notes keyed by (track, channel) until voices are assigned.
-    let mut keyed_notes: Vec<((usize, u8), RawNote)> = Vec::new();
-    let mut names: HashMap<usize, String> = HashMap::new();
-    let mut programs: HashMap<(usize, u8), u8> = HashMap::new();
-
     let mut track_count = 0;
     for (track_index, track) in tracks.enumerate() {
         track_count += 1;
-        let mut events = track?;
+        content.read_track(track_index, track?, options)?;
+    }
+    // Fewer tracks than declared is what a file cut at a chunk boundary looks like.
+    if usize::from(declared_tracks) > track_count {
+        return Err(MidiError::MissingTracks {
+            declared: declared_tracks,
+            found: track_count,
+        });
+    }
+    if usize::from(declared_tracks) < track_count {
+        content.report.declared_tracks = Some(declared_tracks);
+    }
+    Ok(content.into_score(ticks_per_quarter))
+}
+
+/// Notes sounding on a track: per (channel, pitch), first in first out,
+/// their onsets and velocities.
+type Sounding = HashMap<(u8, u8), VecDeque<(u64, u8)>>;
+
+/// What the tracks of a file hold, notes keyed by (track, channel) until
+/// voices are assigned.
+#[derive(Default)]
+struct TrackContent {
+    report: ReadReport,
+    tempos: Vec<(u64, u32)>,
+    time_signatures: Vec<(u64, u8, u32)>,
+    keyed_notes: Vec<((usize, u8), RawNote)>,
+    names: HashMap<usize, String>,
+    programs: HashMap<(usize, u8), u8>,
+}
+
+impl TrackContent {
+    /// Read one track's events; notes still sounding at its end end there.
+    fn read_track(
+        &mut self,
+        track_index: usize,
+        mut events: midly::EventIter<'_>,
+        options: ReadOptions,
+    ) -> Result<(), MidiError> {
         let len = events.unread().len();
         let mut tick = 0u64;
-        let mut sounding: HashMap<(u8, u8), VecDeque<(u64, u8)>> = HashMap::new();
+        let mut sounding = Sounding::new();
         loop {
             let left = events.unread().len();
             let event = match events.next() {
@@ -273,58 +307,18 @@ pub fn read_midi(bytes: &[u8], options: ReadOptions) -> Result<MidiScore, MidiEr
             tick += u64::from(event.delta.as_int());
             match event.kind {
                 TrackEventKind::Midi { channel, message } => {
-                    let channel = channel.as_int();
-                    let drums = channel == DRUM_CHANNEL && !options.include_drums;
-                    match message {
-                        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
-                            if drums {
-                                report.ignored_drum_notes += 1;
-                            } else {
-                                sounding
-                                    .entry((channel, key.as_int()))
-                                    .or_default()
-                                    .push_back((tick, vel.as_int()));
-                            }
-                        }
-                        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
-                            if drums {
-                                continue;
-                            }
-                            let pitch = key.as_int();
-                            match sounding
-                                .get_mut(&(channel, pitch))
-                                .and_then(VecDeque::pop_front)
-                            {
-                                Some((start, velocity)) => keyed_notes.push((
-                                    (track_index, channel),
-                                    RawNote {
-                                        start,
-                                        end: tick,
-                                        pitch,
-                                        velocity,
-                                        voice: 0,
-                                    },
-                                )),
-                                None => report.unmatched_note_offs += 1,
-                            }
-                        }
-                        MidiMessage::ProgramChange { program } => {
-                            programs
-                                .entry((track_index, channel))
-                                .or_insert(program.as_int());
-                        }
-                        _ => {}
-                    }
+                    let key = (track_index, channel.as_int());
+                    self.midi(key, tick, message, &mut sounding, options);
                 }
                 TrackEventKind::Meta(MetaMessage::Tempo(t)) => {
-                    tempos.push((tick, t.as_int().max(1)));
+                    self.tempos.push((tick, t.as_int().max(1)));
                 }
                 TrackEventKind::Meta(MetaMessage::TimeSignature(n, d, _, _)) => {
                     let denominator = 1u32.checked_shl(u32::from(d)).unwrap_or(0);
-                    time_signatures.push((tick, n, denominator));
+                    self.time_signatures.push((tick, n, denominator));
                 }
                 TrackEventKind::Meta(MetaMessage::TrackName(name)) => {
-                    names
+                    self.names
                         .entry(track_index)
                         .or_insert_with(|| String::from_utf8_lossy(name).trim().to_string());
                 }
@@ -333,8 +327,8 @@ pub fn read_midi(bytes: &[u8], options: ReadOptions) -> Result<MidiScore, MidiEr
         }
         for ((channel, pitch), open) in sounding {
             for (start, velocity) in open {
-                report.unterminated_notes += 1;
-                keyed_notes.push((
+                self.report.unterminated_notes += 1;
+                self.keyed_notes.push((
                     (track_index, channel),
                     RawNote {
                         start,
@@ -346,52 +340,103 @@ pub fn read_midi(bytes: &[u8], options: ReadOptions) -> Result<MidiScore, MidiEr
                 ));
             }
         }
+        Ok(())
     }
 
-    // Fewer tracks than declared is what a file cut at a chunk boundary looks like.
-    if usize::from(declared_tracks) > track_count {
-        return Err(MidiError::MissingTracks {
-            declared: declared_tracks,
-            found: track_count,
-        });
-    }
-    if usize::from(declared_tracks) < track_count {
-        report.declared_tracks = Some(declared_tracks);
-    }
-
-    // One voice per (track, channel), in track order.
-    let keys: BTreeMap<(usize, u8), ()> = keyed_notes.iter().map(|(k, _)| (*k, ())).collect();
-    let mut voice_of = HashMap::new();
-    let mut voices = Vec::new();
-    for (i, &(track, channel)) in keys.keys().enumerate() {
-        let voice = i.min(NUM_VOICES - 1) as u8;
-        voice_of.insert((track, channel), voice);
-        if usize::from(voice) == voices.len() {
-            voices.push(VoiceInfo {
-                channel,
-                program: programs.get(&(track, channel)).copied(),
-                name: names.get(&track).filter(|n| !n.is_empty()).cloned(),
-            });
+    /// One channel message of (track, channel) `key` at `tick`.
+    fn midi(
+        &mut self,
+        key: (usize, u8),
+        tick: u64,
+        message: MidiMessage,
+        sounding: &mut Sounding,
+        options: ReadOptions,
+    ) {
+        let channel = key.1;
+        let drums = channel == DRUM_CHANNEL && !options.include_drums;
+        match message {
+            MidiMessage::NoteOn { key: k, vel } if vel.as_int() > 0 => {
+                if drums {
+                    self.report.ignored_drum_notes += 1;
+                } else {
+                    sounding
+                        .entry((channel, k.as_int()))
+                        .or_default()
+                        .push_back((tick, vel.as_int()));
+                }
+            }
+            MidiMessage::NoteOn { key: k, .. } | MidiMessage::NoteOff { key: k, .. } => {
+                if drums {
+                    return;
+                }
+                let pitch = k.as_int();
+                match sounding
+                    .get_mut(&(channel, pitch))
+                    .and_then(VecDeque::pop_front)
+                {
+                    Some((start, velocity)) => self.keyed_notes.push((
+                        key,
+                        RawNote {
+                            start,
+                            end: tick,
+                            pitch,
+                            velocity,
+                            voice: 0,
+                        },
+                    )),
+                    None => self.report.unmatched_note_offs += 1,
+                }
+            }
+            MidiMessage::ProgramChange { program } => {
+                self.programs.entry(key).or_insert(program.as_int());
+            }
+            _ => {}
         }
     }
-    let mut notes: Vec<RawNote> = keyed_notes
-        .into_iter()
-        .map(|(key, note)| RawNote {
-            voice: voice_of[&key],
-            ..note
-        })
-        .collect();
-    notes.sort_by_key(|n| (n.start, n.voice, n.pitch, n.end));
-    tempos.sort_by_key(|t| t.0);
-    time_signatures.sort_by_key(|t| t.0);
-    Ok(MidiScore {
-        ticks_per_quarter,
-        notes,
-        tempos,
-        time_signatures,
-        voices,
-        report,
-    })
+
+    /// One voice per (track, channel), in track order; everything sorted by time.
+    fn into_score(self, ticks_per_quarter: u16) -> MidiScore {
+        let TrackContent {
+            report,
+            mut tempos,
+            mut time_signatures,
+            keyed_notes,
+            names,
+            programs,
+        } = self;
+        let keys: BTreeMap<(usize, u8), ()> = keyed_notes.iter().map(|(k, _)| (*k, ())).collect();
+        let mut voice_of = HashMap::new();
+        let mut voices = Vec::new();
+        for (i, &(track, channel)) in keys.keys().enumerate() {
+            let voice = i.min(NUM_VOICES - 1) as u8;
+            voice_of.insert((track, channel), voice);
+            if usize::from(voice) == voices.len() {
+                voices.push(VoiceInfo {
+                    channel,
+                    program: programs.get(&(track, channel)).copied(),
+                    name: names.get(&track).filter(|n| !n.is_empty()).cloned(),
+                });
+            }
+        }
+        let mut notes: Vec<RawNote> = keyed_notes
+            .into_iter()
+            .map(|(key, note)| RawNote {
+                voice: voice_of[&key],
+                ..note
+            })
+            .collect();
+        notes.sort_by_key(|n| (n.start, n.voice, n.pitch, n.end));
+        tempos.sort_by_key(|t| t.0);
+        time_signatures.sort_by_key(|t| t.0);
+        MidiScore {
+            ticks_per_quarter,
+            notes,
+            tempos,
+            time_signatures,
+            voices,
+            report,
+        }
+    }
 }
 
 impl MidiScore {
@@ -482,8 +527,31 @@ pub fn write_midi(piece: &Piece) -> Vec<u8> {
         Timing::Metrical(u15::new(WRITE_TICKS_PER_QUARTER)),
     );
     let mut smf = Smf::new(header);
+    smf.tracks.push(to_track(conductor_events(piece, scale)));
+    let names: Vec<String> = (0..NUM_VOICES as u8)
+        .map(|v| {
+            piece
+                .voices
+                .get(usize::from(v))
+                .and_then(|i| i.name.clone())
+                .unwrap_or_else(|| format!("Voice {}", v + 1))
+        })
+        .collect();
+    let used: std::collections::BTreeSet<u8> = piece.notes.iter().map(|n| n.voice).collect();
+    for voice in used {
+        let name = names[usize::from(voice)].as_bytes();
+        smf.tracks
+            .push(to_track(voice_events(piece, voice, name, scale)));
+    }
+    let mut bytes = Vec::new();
+    smf.write_std(&mut bytes)
+        .expect("writing MIDI to a Vec cannot fail");
+    bytes
+}
 
-    let mut conductor: Vec<(u64, u8, TrackEventKind)> = Vec::new();
+/// The conductor track: meters (order 0) and tempos (order 1).
+fn conductor_events(piece: &Piece, scale: u64) -> Vec<(u64, u8, TrackEventKind<'static>)> {
+    let mut conductor = Vec::new();
     for m in &piece.meters {
         let ts = TIME_SIGNATURES[usize::from(m.meter)];
         let clocks = (96 / ts.denominator).max(1);
@@ -505,73 +573,49 @@ pub fn write_midi(piece: &Piece) -> Vec<u8> {
             TrackEventKind::Meta(MetaMessage::Tempo(u24::new(tempo_micros(t.tempo)))),
         ));
     }
-    smf.tracks.push(to_track(conductor));
+    conductor
+}
 
-    let names: Vec<String> = (0..NUM_VOICES as u8)
-        .map(|v| {
-            piece
-                .voices
-                .get(usize::from(v))
-                .and_then(|i| i.name.clone())
-                .unwrap_or_else(|| format!("Voice {}", v + 1))
-        })
-        .collect();
-    let used: std::collections::BTreeSet<u8> = piece.notes.iter().map(|n| n.voice).collect();
-    for voice in used {
-        let info = piece.voices.get(usize::from(voice));
-        let channel = u4::new(info.map_or(default_channel(voice), |i| i.channel) & 0x0f);
-        let mut events: Vec<(u64, u8, TrackEventKind)> = Vec::new();
+/// One voice's track: its name, its program, then its notes (at one tick,
+/// note-offs before note-ons).
+fn voice_events<'a>(
+    piece: &Piece,
+    voice: u8,
+    name: &'a [u8],
+    scale: u64,
+) -> Vec<(u64, u8, TrackEventKind<'a>)> {
+    let info = piece.voices.get(usize::from(voice));
+    let channel = u4::new(info.map_or(default_channel(voice), |i| i.channel) & 0x0f);
+    let mut events = vec![(0, 0, TrackEventKind::Meta(MetaMessage::TrackName(name)))];
+    if let Some(program) = info.and_then(|i| i.program) {
         events.push((
             0,
-            0,
-            TrackEventKind::Meta(MetaMessage::TrackName(names[usize::from(voice)].as_bytes())),
+            1,
+            TrackEventKind::Midi {
+                channel,
+                message: MidiMessage::ProgramChange {
+                    program: u7::new(program & 0x7f),
+                },
+            },
         ));
-        if let Some(program) = info.and_then(|i| i.program) {
-            events.push((
-                0,
-                1,
-                TrackEventKind::Midi {
-                    channel,
-                    message: MidiMessage::ProgramChange {
-                        program: u7::new(program & 0x7f),
-                    },
-                },
-            ));
-        }
-        for n in piece.notes.iter().filter(|n| n.voice == voice) {
-            let key = u7::new(n.pitch & 0x7f);
-            let on = u64::from(n.onset) * scale;
-            let off = u64::from(n.onset + n.duration) * scale;
-            // At one tick: note-offs (2) before note-ons (3).
-            events.push((
-                on,
-                3,
-                TrackEventKind::Midi {
-                    channel,
-                    message: MidiMessage::NoteOn {
-                        key,
-                        vel: u7::new(n.velocity.clamp(1, 127)),
-                    },
-                },
-            ));
-            events.push((
-                off,
-                2,
-                TrackEventKind::Midi {
-                    channel,
-                    message: MidiMessage::NoteOff {
-                        key,
-                        vel: u7::new(0),
-                    },
-                },
-            ));
-        }
-        smf.tracks.push(to_track(events));
     }
-    let mut bytes = Vec::new();
-    smf.write_std(&mut bytes)
-        .expect("writing MIDI to a Vec cannot fail");
-    bytes
+    for n in piece.notes.iter().filter(|n| n.voice == voice) {
+        let key = u7::new(n.pitch & 0x7f);
+        let vel = u7::new(n.velocity.clamp(1, 127));
+        let on = u64::from(n.onset) * scale;
+        let off = u64::from(n.onset + n.duration) * scale;
+        let message = |message| TrackEventKind::Midi { channel, message };
+        events.push((on, 3, message(MidiMessage::NoteOn { key, vel })));
+        events.push((
+            off,
+            2,
+            message(MidiMessage::NoteOff {
+                key,
+                vel: u7::new(0),
+            }),
+        ));
+    }
+    events
 }
 
 /// Sort (tick, order, event) triples into a track with delta times and an end marker.

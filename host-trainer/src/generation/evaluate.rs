@@ -192,24 +192,44 @@ pub fn music_metrics(
             .collect();
         m.compression_ratio[i] = mean(&ratios);
     }
-    let mut classes = [0.0f64; 12];
-    for n in pieces.iter().flat_map(|p| &p.notes) {
-        classes[usize::from(n.pitch % 12)] += 1.0;
-    }
-    let total: f64 = classes.iter().sum();
-    if total > 0.0 {
-        m.pitch_class_entropy = -classes
-            .iter()
-            .filter(|&&c| c > 0.0)
-            .map(|&c| (c / total) * (c / total).log2())
-            .sum::<f64>();
-    }
+    m.pitch_class_entropy = pitch_class_entropy(pieces);
     m.scale_consistency = mean(
         &pieces
             .iter()
             .filter_map(scale_consistency)
             .collect::<Vec<_>>(),
     );
+    (m.polyphony, m.empty_beat_rate) = density(pieces);
+    let tokens: usize = token_streams.iter().map(Vec::len).sum();
+    m.ill_formed_rate = if tokens > 0 {
+        ill_formed as f64 / tokens as f64
+    } else {
+        0.0
+    };
+    m.pitch_histogram = pitch_histogram(pieces);
+    m
+}
+
+/// Pitch-class entropy in bits (0 with no notes).
+fn pitch_class_entropy(pieces: &[Piece]) -> f64 {
+    let mut classes = [0.0f64; 12];
+    for n in pieces.iter().flat_map(|p| &p.notes) {
+        classes[usize::from(n.pitch % 12)] += 1.0;
+    }
+    let total: f64 = classes.iter().sum();
+    if total > 0.0 {
+        -classes
+            .iter()
+            .filter(|&&c| c > 0.0)
+            .map(|&c| (c / total) * (c / total).log2())
+            .sum::<f64>()
+    } else {
+        0.0
+    }
+}
+
+/// (mean notes sounding where any sound, share of silent beats).
+fn density(pieces: &[Piece]) -> (f64, f64) {
     let (mut sounding, mut busy, mut empty_beats, mut beats) = (0u64, 0u64, 0usize, 0usize);
     for p in pieces {
         let occ = occupancy(p);
@@ -224,24 +244,17 @@ pub fn music_metrics(
             empty_beats += usize::from(beat.iter().all(|&c| c == 0));
         }
     }
-    m.polyphony = if busy > 0 {
+    let polyphony = if busy > 0 {
         sounding as f64 / busy as f64
     } else {
         0.0
     };
-    m.empty_beat_rate = if beats > 0 {
+    let empty = if beats > 0 {
         empty_beats as f64 / beats as f64
     } else {
         0.0
     };
-    let tokens: usize = token_streams.iter().map(Vec::len).sum();
-    m.ill_formed_rate = if tokens > 0 {
-        ill_formed as f64 / tokens as f64
-    } else {
-        0.0
-    };
-    m.pitch_histogram = pitch_histogram(pieces);
-    m
+    (polyphony, empty)
 }
 
 #[cfg(test)]

@@ -212,6 +212,54 @@ impl<const Q: usize> Performance<'_, '_, '_, '_, Q> {
         }
     }
 
+    /// Send the messages due at `tick` (a tempo change sets the clock's
+    /// `micros_per_quarter`).
+    fn release_due(&mut self, tick: u32, due: Instant, micros_per_quarter: &mut u32) -> Result<()> {
+        while let Some(m) = self.generator.pop_due(tick) {
+            if let MidiMessage::Tempo {
+                micros_per_quarter: t,
+            } = m.message
+            {
+                *micros_per_quarter = t;
+                self.report.tempos.push(TempoAt {
+                    tick: m.tick,
+                    micros_per_quarter: t,
+                });
+            } else {
+                self.send_note(&m, due)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asked to stop: end every sounding note now.
+    fn interrupt(&mut self) -> Result<()> {
+        self.report.interrupted = true;
+        self.stop_generating();
+        while let Some(m) = self.generator.pop_message() {
+            if matches!(m.message, MidiMessage::NoteOff { .. }) {
+                self.send_note(&m, Instant::now())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// MIDI Stop, and the report of a performance that began at `start`.
+    fn end(mut self, start: Instant) -> Result<PlayReport> {
+        let stop_due = Instant::now();
+        self.send(
+            &live_bytes(LiveEvent::Realtime(SystemRealtime::Stop)),
+            stop_due,
+        )?;
+        let mut report = self.report;
+        report.seconds = start.elapsed().as_secs_f64();
+        report.tokens = self.generator.tokens();
+        report.ill_formed = self.generator.ill_formed();
+        report.dropped_notes = self.generator.dropped_notes();
+        report.jitter = self.jitter.jitter();
+        Ok(report)
+    }
+
     fn send_note(&mut self, m: &TimedMessage, due: Instant) -> Result<()> {
         if let Some(bytes) = wire_bytes(&m.message) {
             match m.message {
@@ -258,20 +306,7 @@ pub fn play<const Q: usize>(
         let tick = (clock / CLOCKS_PER_TICK) as u32;
         p.generate_through(tick, None);
         if clock.is_multiple_of(CLOCKS_PER_TICK) {
-            while let Some(m) = p.generator.pop_due(tick) {
-                if let MidiMessage::Tempo {
-                    micros_per_quarter: t,
-                } = m.message
-                {
-                    micros_per_quarter = t;
-                    p.report.tempos.push(TempoAt {
-                        tick: m.tick,
-                        micros_per_quarter: t,
-                    });
-                } else {
-                    p.send_note(&m, due)?;
-                }
-            }
+            p.release_due(tick, due, &mut micros_per_quarter)?;
         }
         p.send(
             &live_bytes(LiveEvent::Realtime(SystemRealtime::TimingClock)),
@@ -280,14 +315,7 @@ pub fn play<const Q: usize>(
         p.report.clocks += 1;
         p.report.last_tick = tick;
         if stop.load(Ordering::SeqCst) {
-            // Asked to stop: end every sounding note now.
-            p.report.interrupted = true;
-            p.stop_generating();
-            while let Some(m) = p.generator.pop_message() {
-                if matches!(m.message, MidiMessage::NoteOff { .. }) {
-                    p.send_note(&m, Instant::now())?;
-                }
-            }
+            p.interrupt()?;
             break;
         }
         if options
@@ -310,16 +338,5 @@ pub fn play<const Q: usize>(
         );
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
-    let stop_due = Instant::now();
-    p.send(
-        &live_bytes(LiveEvent::Realtime(SystemRealtime::Stop)),
-        stop_due,
-    )?;
-    let mut report = p.report;
-    report.seconds = start.elapsed().as_secs_f64();
-    report.tokens = p.generator.tokens();
-    report.ill_formed = p.generator.ill_formed();
-    report.dropped_notes = p.generator.dropped_notes();
-    report.jitter = p.jitter.jitter();
-    Ok(report)
+    p.end(start)
 }

@@ -16,7 +16,7 @@ const FONT: &str = "sans-serif";
 fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+        let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSansMono.ttf");
         // The font is valid: it ships with the crate.
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, bytes);
     });
@@ -96,6 +96,52 @@ pub fn loss_curve(metrics: &[Metric], path: &Path, title: &str) -> Result<()> {
         .draw()
         .map_err(err)?;
     root.present().map_err(err)?;
+    Ok(())
+}
+
+/// The piano roll's chart: quarter notes across, pitch up.
+type RollChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Octave lines at each C, bar lines and bar numbers.
+fn draw_grid(
+    chart: &mut RollChart<'_, '_>,
+    piece: &Piece,
+    (lo, hi): (u8, u8),
+    end: f64,
+    (bottom, top): (f64, f64),
+) -> Result<()> {
+    let quarter = f64::from(kantor_engine::vocab::TICKS_PER_QUARTER);
+    let octave = RGBColor(225, 225, 225);
+    for c in (0..=127u8).filter(|p| p % 12 == 0 && (lo..=hi.saturating_add(1)).contains(p)) {
+        let y = f64::from(c) - 0.5;
+        chart
+            .draw_series(LineSeries::new([(0.0, y), (end, y)], octave))
+            .map_err(err)?;
+    }
+    let bars: Vec<crate::piece::Bar> = piece.bars().collect();
+    let every = bars.len().div_ceil(40).max(1);
+    for (i, bar) in bars.iter().enumerate() {
+        let x = f64::from(bar.start) / quarter;
+        chart
+            .draw_series(LineSeries::new(
+                [(x, bottom), (x, top)],
+                RGBColor(150, 150, 150),
+            ))
+            .map_err(err)?;
+        if i % every == 0 {
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{}", i + 1),
+                    (x + 0.1, top - 0.2),
+                    (FONT, 13).into_font().color(&BLACK),
+                )))
+                .map_err(err)?;
+        }
+    }
     Ok(())
 }
 
@@ -234,34 +280,7 @@ fn draw_piano_roll(piece: &Piece, (lo, hi): (u8, u8), path: &Path, title: &str) 
         .label_style((FONT, 14))
         .draw()
         .map_err(err)?;
-    // Octave lines at each C, bar lines and bar numbers.
-    let octave = RGBColor(225, 225, 225);
-    for c in (0..=127u8).filter(|p| p % 12 == 0 && (lo..=hi.saturating_add(1)).contains(p)) {
-        let y = f64::from(c) - 0.5;
-        chart
-            .draw_series(LineSeries::new([(0.0, y), (end, y)], octave))
-            .map_err(err)?;
-    }
-    let bars: Vec<crate::piece::Bar> = piece.bars().collect();
-    let every = bars.len().div_ceil(40).max(1);
-    for (i, bar) in bars.iter().enumerate() {
-        let x = f64::from(bar.start) / quarter;
-        chart
-            .draw_series(LineSeries::new(
-                [(x, bottom), (x, top)],
-                RGBColor(150, 150, 150),
-            ))
-            .map_err(err)?;
-        if i % every == 0 {
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    format!("{}", i + 1),
-                    (x + 0.1, top - 0.2),
-                    (FONT, 13).into_font().color(&BLACK),
-                )))
-                .map_err(err)?;
-        }
-    }
+    draw_grid(&mut chart, piece, (lo, hi), end, (bottom, top))?;
     let voices: std::collections::BTreeSet<u8> = piece.notes.iter().map(|n| n.voice).collect();
     for (row, voice) in voices.into_iter().enumerate() {
         let colour = VOICE_COLOURS[usize::from(voice) % VOICE_COLOURS.len()];

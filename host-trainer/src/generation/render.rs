@@ -224,26 +224,9 @@ struct SynthEvent {
     velocity: u8,
 }
 
-/// Render `piece` with `soundfont` into the WAV file `out` (written atomically).
-pub fn render_wav(
-    piece: &Piece,
-    soundfont: &Arc<SoundFont>,
-    instruments: Instruments,
-    out: &Path,
-) -> Result<RenderReport> {
-    if piece.notes.is_empty() {
-        bail!("the piece has no notes to render");
-    }
-    let tempo = TempoMap::new(piece);
-    let music_seconds = tempo.seconds(piece.end_tick());
-    let seconds = music_seconds + TAIL_SECONDS;
-    if seconds > MAX_SECONDS {
-        bail!(
-            "the piece lasts {:.0} minutes; render handles at most {:.0}",
-            music_seconds / 60.0,
-            MAX_SECONDS / 60.0
-        );
-    }
+/// Note-ons and note-offs at their audio frames, in order (at one frame,
+/// note-offs first).
+fn synth_events(piece: &Piece, tempo: &TempoMap) -> Vec<SynthEvent> {
     let frame = |tick: u32| (tempo.seconds(tick) * f64::from(SAMPLE_RATE)).round() as u64;
     let mut events: Vec<SynthEvent> = Vec::with_capacity(2 * piece.notes.len());
     for n in &piece.notes {
@@ -265,6 +248,30 @@ pub fn render_wav(
         });
     }
     events.sort_by_key(|e| (e.frame, e.on));
+    events
+}
+
+/// Render `piece` with `soundfont` into the WAV file `out` (written atomically).
+pub fn render_wav(
+    piece: &Piece,
+    soundfont: &Arc<SoundFont>,
+    instruments: Instruments,
+    out: &Path,
+) -> Result<RenderReport> {
+    if piece.notes.is_empty() {
+        bail!("the piece has no notes to render");
+    }
+    let tempo = TempoMap::new(piece);
+    let music_seconds = tempo.seconds(piece.end_tick());
+    let seconds = music_seconds + TAIL_SECONDS;
+    if seconds > MAX_SECONDS {
+        bail!(
+            "the piece lasts {:.0} minutes; render handles at most {:.0}",
+            music_seconds / 60.0,
+            MAX_SECONDS / 60.0
+        );
+    }
+    let events = synth_events(piece, &tempo);
     let programs: Vec<(u8, u8)> = instruments
         .assign(piece)
         .into_iter()
@@ -352,6 +359,105 @@ fn synthesize(
         synth.render(&mut left[..n], &mut right[..n]);
         sink(&left[..n], &right[..n])?;
         now += n as u64;
+    }
+    Ok(())
+}
+
+/// Listening options: audio and piano roll of a piece.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ListenArgs {
+    /// Write the piece as audio: WAV, 44.1 kHz, 16-bit stereo.
+    #[arg(long, value_name = "OUT.wav")]
+    pub wav: Option<PathBuf>,
+    /// Write the piece's piano roll (PNG).
+    #[arg(long, value_name = "ROLL.png")]
+    pub png: Option<PathBuf>,
+    /// General MIDI SoundFont for --wav (default: the one tools/setup.sh installs).
+    #[arg(long, value_name = "FILE.sf2")]
+    pub soundfont: Option<PathBuf>,
+    /// Instruments for the voices (each voice has its own channel).
+    #[arg(long, value_enum, default_value_t)]
+    pub instruments: Instruments,
+}
+
+impl ListenArgs {
+    /// Fail early, before any work, if --wav or --soundfont is given and there is no SoundFont.
+    pub fn check(&self) -> Result<()> {
+        if self.wav.is_some() || self.soundfont.is_some() {
+            find_soundfont(self.soundfont.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// Write the files asked for (the piano roll first, then the WAV).
+    pub fn write(&self, piece: &Piece, title: &str) -> Result<()> {
+        write_files(piece, title, self.wav.as_deref(), self.png.as_deref(), self)
+    }
+
+    /// A run's sample: `--png`/`--wav` where given, else `png` and — when a
+    /// SoundFont is installed or given — `wav` (skipped with a note otherwise).
+    pub fn write_sample(&self, piece: &Piece, title: &str, wav: &Path, png: &Path) -> Result<()> {
+        let png = self.png.as_deref().unwrap_or(png);
+        let wav = match (&self.wav, &self.soundfont, installed_soundfont()) {
+            (Some(path), _, _) => Some(path.as_path()),
+            (None, Some(_), _) | (None, None, Some(_)) => Some(wav),
+            (None, None, None) => {
+                println!(
+                    "no SoundFont installed: skipped {} (run tools/setup.sh, or give --soundfont FILE.sf2)",
+                    wav.display()
+                );
+                None
+            }
+        };
+        write_files(piece, title, wav, Some(png), self)
+    }
+}
+
+fn write_files(
+    piece: &Piece,
+    title: &str,
+    wav: Option<&Path>,
+    png: Option<&Path>,
+    listen: &ListenArgs,
+) -> Result<()> {
+    if piece.notes.is_empty() {
+        bail!("the piece has no notes to render");
+    }
+    let soundfont = match wav {
+        Some(_) => {
+            let path = find_soundfont(listen.soundfont.as_deref())?;
+            Some((load_soundfont(&path)?, path))
+        }
+        None => None,
+    };
+    if let Some(png) = png {
+        crate::plot::piano_roll(piece, png, title)
+            .with_context(|| format!("writing {}", png.display()))?;
+        println!(
+            "wrote {}: piano roll, {} bars, {} voices",
+            png.display(),
+            piece.bars().count(),
+            piece
+                .notes
+                .iter()
+                .map(|n| n.voice)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        );
+    }
+    if let (Some(wav), Some((font, font_path))) = (wav, soundfont) {
+        let report = render_wav(piece, &font, listen.instruments, wav)
+            .with_context(|| format!("writing {}", wav.display()))?;
+        println!(
+            "wrote {}: {:.1} s (music {:.1} s), 44.1 kHz 16-bit stereo, {} on {}",
+            wav.display(),
+            report.seconds,
+            report.music_seconds,
+            listen.instruments.name(),
+            std::fs::canonicalize(&font_path)
+                .unwrap_or(font_path)
+                .display()
+        );
     }
     Ok(())
 }

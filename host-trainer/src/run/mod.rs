@@ -1,5 +1,9 @@
-//! A training run on disk ([`RunDir`]: its files, open, create, resume), and what is done with it after training: export
-//! for the engine, perplexities float vs quantized, a sample MIDI file.
+//! A training run on disk ([`RunDir`]: its files, open, create, resume),
+//! and what is done with it after training ([`finish`]): export for the
+//! engine ([`export`]), perplexities float vs quantized, a sample.
+
+pub mod export;
+pub mod fsutil;
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +20,9 @@ use crate::generate::{generate_engine, to_piece, GenerateOptions};
 use crate::midi::{write_midi, ReadOptions};
 use crate::model::LanguageModel;
 use crate::piece::Piece;
+use crate::render::ListenArgs;
 use crate::train::{load_model, mean_loss, Dataset};
+use kantor_engine::sampler::SamplerConfig;
 
 /// Default int8 group size: 0, one scale per row (and per activation
 /// vector). On the shipped student it costs +0.05 % perplexity against
@@ -336,4 +342,58 @@ pub fn write_sample(
     let decoded = to_piece(&tokens, bpe)?;
     crate::fsutil::write_atomic(out, &write_midi(&decoded.piece))?;
     Ok(decoded.piece)
+}
+
+/// After training: export int8 and f32 models, compare perplexities, write a
+/// sample (MIDI, piano roll, and audio when a SoundFont is there).
+pub fn finish(
+    dir: &RunDir,
+    device: &candle_core::Device,
+    corpus: &Corpus,
+    seed: u64,
+    listen: &ListenArgs,
+) -> Result<()> {
+    let run = dir.open()?;
+    let dataset = run.dataset(corpus)?;
+    let int8 = export_and_measure(
+        &run,
+        "best",
+        &dataset,
+        Precision::Int8 {
+            group_size: GROUP_SIZE,
+        },
+        &dir.model(),
+        device,
+    )?;
+    println!(
+        "exported {} ({} bytes): validation perplexity {:.3} float (candle) vs {:.3} int8 (engine), {:+.2}%",
+        dir.model().display(),
+        int8.bytes,
+        int8.float_val_ppl,
+        int8.engine_val_ppl,
+        100.0 * int8.relative_change
+    );
+    let f32_bytes = run.export("best", Precision::F32)?;
+    crate::fsutil::write_atomic(&dir.model_f32(), &f32_bytes)?;
+    let model = std::fs::read(dir.model())?;
+    let options = GenerateOptions {
+        sampler: SamplerConfig::default(),
+        seed,
+        bars: 16,
+        ..GenerateOptions::default()
+    };
+    std::fs::write(dir.export_report(), serde_json::to_string_pretty(&int8)?)?;
+    let piece = write_sample(&model, &run.bpe, &options, &dir.sample())?;
+    println!(
+        "wrote {} ({} notes, 16 bars, seed {seed})",
+        dir.sample().display(),
+        piece.notes.len()
+    );
+    if piece.notes.is_empty() {
+        println!("the sample has no notes: no piano roll or audio written");
+    } else {
+        let title = format!("{} sample (seed {seed})", dir.path().display());
+        listen.write_sample(&piece, &title, &dir.sample_wav(), &dir.sample_png())?;
+    }
+    Ok(())
 }

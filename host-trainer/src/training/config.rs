@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use kantor_engine::config::WeightFormat;
 use kantor_engine::vocab::VOCAB_SIZE;
 use serde::{Deserialize, Serialize};
@@ -117,14 +117,14 @@ impl ModelConfig {
         })
     }
 
-    /// Width of one head.
+    /// Width of one head (the engine's definition).
     pub fn head_dim(&self) -> usize {
-        self.dim / self.n_heads
+        self.to_engine(WeightFormat::F32).head_dim()
     }
 
-    /// Width of the key (or value) projection.
+    /// Width of the key (or value) projection (the engine's definition).
     pub fn kv_dim(&self) -> usize {
-        self.head_dim() * self.n_kv_heads
+        self.to_engine(WeightFormat::F32).kv_dim()
     }
 
     /// Number of parameters.
@@ -136,11 +136,7 @@ impl ModelConfig {
                 + 4 * self.dim * self.dim
                 + self.vocab_size;
         }
-        let per_layer = 2 * self.dim
-            + 2 * self.dim * self.dim
-            + 2 * self.kv_dim() * self.dim
-            + 3 * self.dim * self.hidden_dim;
-        self.vocab_size * self.dim + self.n_layers * per_layer + self.dim
+        self.to_engine(WeightFormat::F32).parameters()
     }
 
     /// Check that the sizes make a model for the engine's vocabulary, with a
@@ -177,26 +173,16 @@ impl ModelConfig {
                 self.vocab_size
             );
         }
-        if !self.dim.is_multiple_of(self.n_heads) {
-            bail!(
-                "model.dim ({}) must be a multiple of n_heads ({})",
+        // The relations between the sizes are the engine's to judge.
+        self.to_engine(WeightFormat::F32).validate().map_err(|e| {
+            anyhow!(
+                "model (dim {}, n_heads {}, n_kv_heads {}, hidden_dim {}): {e}",
                 self.dim,
-                self.n_heads
-            );
-        }
-        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
-            bail!(
-                "model.n_heads ({}) must be a multiple of n_kv_heads ({})",
                 self.n_heads,
-                self.n_kv_heads
-            );
-        }
-        if !self.head_dim().is_multiple_of(4) {
-            bail!(
-                "model.dim / n_heads ({}) must be a multiple of 4 (RoPE pairs, int8 kernels)",
-                self.head_dim()
-            );
-        }
+                self.n_kv_heads,
+                self.hidden_dim
+            )
+        })?;
         let engine = &kantor_engine::config::MAX_LAYERS;
         if self.n_layers > *engine {
             bail!(

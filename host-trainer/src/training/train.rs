@@ -180,6 +180,25 @@ pub struct TrainSummary {
     pub device: String,
 }
 
+impl std::fmt::Display for TrainSummary {
+    /// The line `train` and `distill` print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "trained {} steps{} on {}: best validation loss {:.4} (perplexity {:.3}) at step {}; unigram baseline perplexity {:.2}; {:.0} tokens/s; {:.0} s",
+            self.steps,
+            if self.stopped_early { " (early stop)" } else { "" },
+            self.device,
+            self.best_val_loss,
+            self.best_val_ppl,
+            self.best_step,
+            self.unigram_val_ppl,
+            self.tokens_per_s,
+            self.elapsed_s
+        )
+    }
+}
+
 /// Deterministic batches: epoch `e` visits the windows in an order fixed by
 /// `(seed, e)`, so any step's batch can be rebuilt after a resume.
 struct Batches {

@@ -1,7 +1,11 @@
 //! The decoder-only Transformer in candle: the same architecture the engine
 //! runs (pre-norm RMSNorm, RoPE on half-split pairs, grouped-query causal
 //! attention, SwiGLU, tied embedding and output), with the engine's tensor
-//! names, so a `VarMap` exports without renaming.
+//! names, so a `VarMap` exports without renaming; and [`lstm`], the
+//! recurrent baseline of the comparative study, behind the same
+//! [`LanguageModel`] trait.
+
+pub mod lstm;
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
@@ -220,7 +224,7 @@ pub fn build(config: &ModelConfig, vb: VarBuilder) -> Result<Box<dyn LanguageMod
     Ok(match config.architecture {
         crate::config::Architecture::Transformer => Box::new(Transformer::new(config, vb)?),
         crate::config::Architecture::LstmAttention => {
-            Box::new(crate::study::lstm::LstmAttention::new(config, vb)?)
+            Box::new(lstm::LstmAttention::new(config, vb)?)
         }
     })
 }

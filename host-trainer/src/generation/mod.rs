@@ -1,0 +1,16 @@
+//! Generation and evaluation: sampling with the engine's token step,
+//! measuring models and music, and hearing and seeing the result.
+//!
+//! * [`generate`] — generation with the engine or candle.
+//! * [`evaluate`] — perplexity and the metrics of generated music.
+//! * [`render`] — a piece → WAV with a SoundFont; [`plot`] — loss curves,
+//!   piano rolls, histograms.
+//! * [`player`] — real-time playback to a MIDI port ([`midi_port`]) with
+//!   MIDI clock.
+
+pub mod evaluate;
+pub mod generate;
+pub mod midi_port;
+pub mod player;
+pub mod plot;
+pub mod render;
