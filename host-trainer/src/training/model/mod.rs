@@ -101,7 +101,12 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
 /// Cosines and sines of the RoPE angles for positions `0..len`, `[len, hd/2]`.
 pub fn rope_tables(config: &ModelConfig, len: usize, device: &Device) -> Result<(Tensor, Tensor)> {
     let hd = config.head_dim();
-    // Same formula and f32 arithmetic as the engine's `rope_frequencies` and `rope_angles`.
+    // The engine's formula (`kernels::rope_frequencies`), but with std's
+    // `powf`, which differs from the engine's `libm::powf` in the last bit for
+    // some exponents (e.g. theta 10000, head width 32, i = 10): the engine
+    // matches candle to float rounding, not bit for bit. Calling the engine's
+    // function here would change the trained weights of every seed, so the two
+    // stay apart until checkpoints may change.
     let frequencies: Vec<f32> = (0..hd / 2)
         .map(|i| 1.0 / config.rope_theta.powf((2 * i) as f32 / hd as f32))
         .collect();
