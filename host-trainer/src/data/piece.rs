@@ -79,6 +79,15 @@ pub struct Piece {
 }
 
 impl Piece {
+    /// How many voices have notes.
+    pub fn voice_count(&self) -> usize {
+        self.notes
+            .iter()
+            .map(|n| n.voice)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    }
+
     /// Build a piece, establishing the invariants: sorts the notes, drops
     /// repeated tempo and meter values and puts the defaults at tick 0 when
     /// the source gives none. Meter changes must already be on bar starts

@@ -26,23 +26,50 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plotting: {e:?}")
 }
 
+/// The series' legend, framed on white.
+fn draw_legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// A white plot with a title and axes over `x` × `y`.
+fn titled_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<RollChart<'a, 'b>> {
+    root.fill(&WHITE).map_err(err)?;
+    ChartBuilder::on(root)
+        .caption(title, (FONT, 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(err)
+}
+
 /// Training and validation loss against the step.
 pub fn loss_curve(metrics: &[Metric], path: &Path, title: &str) -> Result<()> {
     register_font();
-    let train: Vec<(f64, f64)> = metrics
-        .iter()
-        .filter_map(|m| match m {
-            Metric::Train { step, loss, .. } => Some((*step as f64, *loss)),
-            _ => None,
-        })
-        .collect();
-    let valid: Vec<(f64, f64)> = metrics
-        .iter()
-        .filter_map(|m| match m {
-            Metric::Eval { step, val_loss, .. } => Some((*step as f64, *val_loss)),
-            _ => None,
-        })
-        .collect();
+    // (step, loss) of the training steps, and of the evaluations.
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for m in metrics {
+        match m {
+            Metric::Train { step, loss, .. } => train.push((*step as f64, *loss)),
+            Metric::Eval { step, val_loss, .. } => valid.push((*step as f64, *val_loss)),
+        }
+    }
     let max_step = train.iter().chain(&valid).map(|p| p.0).fold(1.0, f64::max);
     let (lo, hi) = train
         .iter()
@@ -59,14 +86,7 @@ pub fn loss_curve(metrics: &[Metric], path: &Path, title: &str) -> Result<()> {
     };
 
     let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..max_step, lo..hi)
-        .map_err(err)?;
+    let mut chart = titled_chart(&root, title, 0.0..max_step, lo..hi)?;
     chart
         .configure_mesh()
         .x_desc("step")
@@ -88,18 +108,12 @@ pub fn loss_curve(metrics: &[Metric], path: &Path, title: &str) -> Result<()> {
     chart
         .draw_series(valid.iter().map(|&p| Circle::new(p, 3, RED.filled())))
         .map_err(err)?;
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart)?;
     root.present().map_err(err)?;
     Ok(())
 }
 
-/// The piano roll's chart: quarter notes across, pitch up.
+/// A chart over f64 × f64 (the piano roll's: quarter notes across, pitch up).
 type RollChart<'a, 'b> = ChartContext<
     'a,
     BitMapBackend<'b>,
@@ -165,14 +179,7 @@ pub fn pitch_histograms(series: &[(String, Vec<f64>)], path: &Path, title: &str)
         .fold(0.01, f64::max)
         * 1.1;
     let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(lo..hi, 0.0..top)
-        .map_err(err)?;
+    let mut chart = titled_chart(&root, title, lo..hi, 0.0..top)?;
     chart
         .configure_mesh()
         .x_desc("MIDI pitch")
@@ -199,13 +206,7 @@ pub fn pitch_histograms(series: &[(String, Vec<f64>)], path: &Path, title: &str)
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart)?;
     root.present().map_err(err)?;
     Ok(())
 }

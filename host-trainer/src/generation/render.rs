@@ -437,12 +437,7 @@ fn write_files(
             "wrote {}: piano roll, {} bars, {} voices",
             png.display(),
             piece.bars().count(),
-            piece
-                .notes
-                .iter()
-                .map(|n| n.voice)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
+            piece.voice_count()
         );
     }
     if let (Some(wav), Some((font, font_path))) = (wav, soundfont) {
