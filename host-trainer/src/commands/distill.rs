@@ -108,11 +108,10 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
         println!("{distilled}");
     }
 
-    let baseline_dir = RunDir::new(
-        args.baseline
-            .clone()
-            .unwrap_or_else(|| args.out.join("baseline")),
-    );
+    let baseline_dir = args
+        .baseline
+        .as_ref()
+        .map_or_else(|| out.baseline(), RunDir::new);
     if args.baseline.is_none() {
         let resume = baseline_dir.has_checkpoint();
         eprintln!(
@@ -144,10 +143,7 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
                 .map_or(String::new(), |t| format!(" (teacher {t:.3})"))
         );
     }
-    std::fs::write(
-        args.out.join("distill.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
+    std::fs::write(out.distill_report(), serde_json::to_string_pretty(&report)?)?;
     crate::run::finish(
         &out,
         &device,

@@ -26,10 +26,11 @@ pub struct CommonArgs {
     pub device: DeviceChoice,
     /// Print the command's report as JSON instead of its text (export and
     /// eval: the figures; train and distill: the summary, in place of its
-    /// line, the export's and sample's lines still following).
+    /// line, the export's and sample's lines still following; generate and
+    /// compare print no report: their results are files).
     #[arg(long)]
     pub json: bool,
-    /// No progress bar (the commands that train).
+    /// No progress bar (train and distill; the others show none).
     #[arg(long)]
     pub quiet: bool,
 }

@@ -44,6 +44,8 @@ pub const GROUP_SIZE: usize = 0;
 /// model-PRECISION.safetensors  `host-trainer export`
 /// export.json             float vs quantized perplexity
 /// sample.mid/.png/.wav    the sample, its piano roll and its audio
+/// distill.json, baseline/ a distilled run: the comparison, the student
+///                         trained without the teacher
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunDir {
@@ -128,6 +130,16 @@ impl RunDir {
     /// `sample.png`: the sample's piano roll.
     pub fn sample_png(&self) -> PathBuf {
         self.file("sample.png")
+    }
+
+    /// `distill.json`: a distilled run's comparison with and without the teacher.
+    pub fn distill_report(&self) -> PathBuf {
+        self.file("distill.json")
+    }
+
+    /// `baseline/`: a distilled run's student trained without the teacher.
+    pub fn baseline(&self) -> RunDir {
+        RunDir::new(self.file("baseline"))
     }
 
     /// Whether a training run has checkpointed here.
