@@ -224,8 +224,11 @@ impl Grammar {
         match self.allowed(&model.bpe, vocab) {
             Some(set) => session.forward_masked(token, Some(set)),
             None => {
+                // Unconstrained, or a vocabulary too large to remember.
                 let logits = session.forward(token)?;
-                self.mask(logits, &model.bpe);
+                if self.constrained {
+                    mask_ill_formed(logits, &self.decoder, &model.bpe);
+                }
                 Ok(logits)
             }
         }
