@@ -497,6 +497,38 @@ pub fn rope_angles(position: f32, frequencies: &[f32], cos: &mut [f32], sin: &mu
     }
 }
 
+/// Cosines and sines of the RoPE angles at a `position` of any size: the
+/// angles are formed and reduced in f64, so that position 10⁶ is as exact as
+/// position 10 (libm's f64 functions: the same bits on every target).
+pub fn rope_angles_far(position: u64, frequencies: &[f32], cos: &mut [f32], sin: &mut [f32]) {
+    for ((&f, c), s) in frequencies.iter().zip(cos.iter_mut()).zip(sin.iter_mut()) {
+        let (sine, cosine) = libm::sincos(position as f64 * f64::from(f));
+        *c = cosine as f32;
+        *s = sine as f32;
+    }
+}
+
+/// Add the angles (`cos_b`, `sin_b`) to the angles (`cos`, `sin`), in place:
+/// cos(a + b) and sin(a + b) from both angles' cosines and sines.
+pub fn rope_add_angles(cos: &mut [f32], sin: &mut [f32], cos_b: &[f32], sin_b: &[f32]) {
+    for (((c, s), &cb), &sb) in cos.iter_mut().zip(sin.iter_mut()).zip(cos_b).zip(sin_b) {
+        let (ca, sa) = (*c, *s);
+        *c = ca * cb - sa * sb;
+        *s = sa * cb + ca * sb;
+    }
+}
+
+/// Rotate one head by the negated angles: undoes [`rope_rotate`].
+pub fn rope_rotate_back(head: &mut [f32], cos: &[f32], sin: &[f32]) {
+    let half = head.len() / 2;
+    let (lo, hi) = head.split_at_mut(half);
+    for (((a, b), &c), &s) in lo.iter_mut().zip(hi.iter_mut()).zip(cos).zip(sin) {
+        let (x, y) = (*a, *b);
+        *a = x * c + y * s;
+        *b = y * c - x * s;
+    }
+}
+
 /// Rotate one head (half-split pairs: element `i` with `i + head_dim/2`).
 pub fn rope_rotate(head: &mut [f32], cos: &[f32], sin: &[f32]) {
     let half = head.len() / 2;
