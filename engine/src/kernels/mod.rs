@@ -20,7 +20,7 @@ pub use isa::Isa;
 pub use portable::{dot_f32, dot_i8, dot_packed_portable, sum8};
 use portable::{f16_le, f32_le};
 
-use crate::weights::{F32Bytes, Matrix, MatrixData};
+use crate::weights::{F32Bytes, Int8Layout, Matrix, MatrixData};
 
 /// An activation vector quantized to int8 in groups, each with its own scale
 /// (`x ≈ values * scale`).
@@ -61,6 +61,8 @@ pub struct Int8Rows<'a> {
     pub cols: usize,
     /// Inputs per scale.
     pub group: usize,
+    /// The order of the weights.
+    pub layout: Int8Layout,
 }
 
 impl Int8Rows<'_> {
@@ -209,6 +211,7 @@ pub fn matvec(
             weights,
             scales,
             group_size,
+            layout,
         } => {
             let Some(xq) = xq.filter(|q| q.group_size == group_size && group_size > 0) else {
                 out.fill(0.0);
@@ -219,7 +222,17 @@ pub fn matvec(
                 scales: scales.0,
                 cols,
                 group: group_size,
+                layout,
             };
+            if layout == Int8Layout::Interleaved4 {
+                #[cfg(all(target_arch = "arm", feature = "dsp"))]
+                if isa == Isa::ArmDsp {
+                    if let Some(()) = arm_dsp::matvec_i8_rows4(out, m, xq.packed, xq.scales) {
+                        return;
+                    }
+                }
+                return portable::matvec_i8_rows4(out, m, xq.values, xq.scales);
+            }
             #[cfg(target_arch = "x86_64")]
             if x86 && group_size.is_multiple_of(32) {
                 let vnni = isa == Isa::Avx512Vnni;
@@ -385,9 +398,21 @@ pub fn dequantize_row(out: &mut [f32], w: &Matrix<'_>, row: usize) {
             weights,
             scales,
             group_size,
+            layout,
         } => {
             let groups = cols / group_size.max(1);
             let r = weights.chunks_exact(cols).nth(row).unwrap_or(&[]);
+            if layout == Int8Layout::Interleaved4 {
+                let block = weights.chunks_exact(4 * cols).nth(row / 4).unwrap_or(&[]);
+                let s = scales.0.get(row * 4..row * 4 + 4).map_or(0.0, f32_le);
+                let words = block.chunks_exact(16).map(|c| &c[4 * (row % 4)..][..4]);
+                for (o4, word) in out.chunks_mut(4).zip(words) {
+                    for (o, &q) in o4.iter_mut().zip(word) {
+                        *o = f32::from(q as i8) * s;
+                    }
+                }
+                return;
+            }
             let s = scales.0.chunks_exact(groups * 4).nth(row).unwrap_or(&[]);
             for ((og, wg), sb) in out
                 .chunks_mut(group_size.max(1))
@@ -592,6 +617,7 @@ mod tests {
                 weights: &wq_bytes,
                 scales: F32Bytes(&ws_bytes),
                 group_size: 4,
+                layout: Int8Layout::Rows,
             },
         };
         let mut xq = [0i8; 8];
@@ -660,6 +686,7 @@ mod tests {
                     weights: &int8w,
                     scales: F32Bytes(&scales),
                     group_size: group,
+                    layout: Int8Layout::Rows,
                 },
             ];
             for data in matrices {
@@ -683,6 +710,65 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn interleaved_rows_give_the_bits_of_rows_in_order() {
+        use crate::weights::interleave_rows4;
+        let (rows, cols) = (12usize, 40usize);
+        let plain: heapless::Vec<u8, 480> = bytes(11, rows * cols).collect();
+        let mut mixed = [0u8; 480];
+        assert!(interleave_rows4(&plain, cols, &mut mixed));
+        assert_ne!(&plain[..], &mixed[..]);
+        assert!(!interleave_rows4(
+            &plain[..rows * cols - 4],
+            cols,
+            &mut mixed[..476]
+        ));
+        let scales: heapless::Vec<u8, 48> = (0..rows)
+            .flat_map(|i| (0.002 + i as f32 * 0.0003).to_le_bytes())
+            .collect();
+        let x: heapless::Vec<f32, 40> = bytes(5, cols)
+            .map(|b| (f32::from(b) - 127.5) / 40.0)
+            .collect();
+        let (mut xq, mut xs, mut packed) = ([0i8; 40], [0.0f32; 1], [0u32; 20]);
+        quantize(&x, cols, &mut xq, &mut xs);
+        pack_pairs(&xq, &mut packed);
+        let q = QuantizedVector {
+            values: &xq,
+            packed: &packed,
+            scales: &xs,
+            group_size: cols,
+        };
+        let matrix = |weights, layout| Matrix {
+            rows,
+            cols,
+            data: MatrixData::Int8 {
+                weights,
+                scales: F32Bytes(&scales),
+                group_size: cols,
+                layout,
+            },
+        };
+        let (by_rows, by_blocks) = (
+            matrix(&plain[..], Int8Layout::Rows),
+            matrix(&mixed[..], Int8Layout::Interleaved4),
+        );
+        for isa in Isa::available() {
+            let (mut a, mut b) = ([0.0f32; 12], [0.0f32; 12]);
+            matvec(isa, &mut a, &by_rows, &x, Some(&q));
+            matvec(isa, &mut b, &by_blocks, &x, Some(&q));
+            assert!(a.iter().all(|v| *v != 0.0));
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{isa:?}");
+        }
+        for row in [0, 5, 11] {
+            let (mut a, mut b) = ([0.0f32; 40], [0.0f32; 40]);
+            dequantize_row(&mut a, &by_rows, row);
+            dequantize_row(&mut b, &by_blocks, row);
+            assert_eq!(a, b);
+        }
+        // Whole blocks of rows can be split off; rows within a block cannot.
+        assert!(by_blocks.rows(4, 12).is_some() && by_blocks.rows(2, 6).is_none());
     }
 
     #[test]

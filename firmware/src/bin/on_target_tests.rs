@@ -19,7 +19,7 @@ mod tests {
     use kantor_engine::model::Model;
     use kantor_engine::session::Session;
     use kantor_engine::vocab::BOS_ID;
-    use kantor_engine::weights::{F32Bytes, Matrix, MatrixData};
+    use kantor_engine::weights::{interleave_rows4, F32Bytes, Int8Layout, Matrix, MatrixData};
     use kantor_firmware::settings::{generator, session_options, MODEL, SESSION_MEMORY};
 
     include!(concat!(env!("OUT_DIR"), "/expected.rs"));
@@ -70,7 +70,65 @@ mod tests {
         // Groups of 32 and one group per row (64); 7 rows: two three-row
         // passes and a single row, fewer rows the pair and single-row paths.
         multi_row_case::<32>()?;
-        multi_row_case::<64>()
+        multi_row_case::<64>()?;
+        interleaved_case()
+    }
+
+    /// Four-row blocks in the interleaved order the board's model uses: the
+    /// same bits as the rows in row order.
+    fn interleaved_case() -> Outcome {
+        const ROWS: usize = 8;
+        const COLS: usize = 48;
+        /// Weights and scales word-aligned, as the linked model keeps them.
+        #[repr(C, align(4))]
+        struct Aligned<const N: usize>([u8; N]);
+        let mut rng = Rng(7);
+        let mut plain = Aligned([0u8; ROWS * COLS]);
+        plain.0.iter_mut().for_each(|v| *v = rng.next() as u8);
+        let mut mixed = Aligned([0u8; ROWS * COLS]);
+        if !interleave_rows4(&plain.0, COLS, &mut mixed.0) {
+            return Err("interleave refused");
+        }
+        let mut scales = Aligned([0u8; ROWS * 4]);
+        for (i, chunk) in scales.0.chunks_exact_mut(4).enumerate() {
+            chunk.copy_from_slice(&(0.02 + i as f32 * 0.001).to_le_bytes());
+        }
+        let mut x = [0.0f32; COLS];
+        x.iter_mut()
+            .for_each(|v| *v = (rng.next() % 2000) as f32 / 1000.0 - 1.0);
+        let (mut xq, mut xs, mut packed) = ([0i8; COLS], [0.0f32; 1], [0u32; COLS / 2]);
+        quantize(&x, COLS, &mut xq, &mut xs);
+        pack_pairs(&xq, &mut packed);
+        let q = QuantizedVector {
+            values: &xq,
+            packed: &packed,
+            scales: &xs,
+            group_size: COLS,
+        };
+        let matrix = |weights, layout| Matrix {
+            rows: ROWS,
+            cols: COLS,
+            data: MatrixData::Int8 {
+                weights,
+                scales: F32Bytes(&scales.0),
+                group_size: COLS,
+                layout,
+            },
+        };
+        let (mut a, mut b) = ([0.0f32; ROWS], [0.0f32; ROWS]);
+        let by_rows = matrix(&plain.0[..], Int8Layout::Rows);
+        matvec(Isa::Portable, &mut a, &by_rows, &x, Some(&q));
+        matvec(
+            Isa::ArmDsp,
+            &mut b,
+            &matrix(&mixed.0[..], Int8Layout::Interleaved4),
+            &x,
+            Some(&q),
+        );
+        if a.iter().any(|v| *v == 0.0) || a.map(f32::to_bits) != b.map(f32::to_bits) {
+            return Err("interleaved matvec differs");
+        }
+        Ok(())
     }
 
     fn multi_row_case<const GROUP: usize>() -> Outcome {
@@ -107,6 +165,7 @@ mod tests {
                     weights: &w[..rows * COLS],
                     scales: F32Bytes(&scales.0[..rows * groups * 4]),
                     group_size: GROUP,
+                    layout: Int8Layout::Rows,
                 },
             };
             let mut out = [0.0f32; ROWS];
