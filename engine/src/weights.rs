@@ -162,7 +162,9 @@ impl<'a> Matrix<'a> {
                 layout,
             } => {
                 // Interleaved blocks of four rows split only between blocks.
-                if layout == Int8Layout::Interleaved4 && !(start % 4 == 0 && end % 4 == 0) {
+                if layout == Int8Layout::Interleaved4
+                    && !(start.is_multiple_of(4) && end.is_multiple_of(4))
+                {
                     return None;
                 }
                 let g = c / group_size.max(1) * 4;
@@ -294,7 +296,9 @@ impl<'a> Loader<'_, 'a> {
                 let layout = match (layer, self.file.metadata("int8_layout")) {
                     (_, None | Some("rows")) | (None, Some("rows4")) => Int8Layout::Rows,
                     (Some(_), Some("rows4"))
-                        if group_size == cols && rows % 4 == 0 && cols % 8 == 0 =>
+                        if group_size == cols
+                            && rows.is_multiple_of(4)
+                            && cols.is_multiple_of(8) =>
                     {
                         Int8Layout::Interleaved4
                     }

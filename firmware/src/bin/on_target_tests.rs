@@ -27,6 +27,9 @@ mod tests {
     static mut SESSION: [u8; SESSION_MEMORY] = [0; SESSION_MEMORY];
 
     type Outcome = Result<(), &'static str>;
+    /// A named test that needs nothing, and one that needs the session memory.
+    type Plain = (&'static str, fn() -> Outcome);
+    type WithMemory = (&'static str, fn(&mut [u8]) -> Outcome);
 
     struct Rng(u32);
     impl Rng {
@@ -125,7 +128,7 @@ mod tests {
             &x,
             Some(&q),
         );
-        if a.iter().any(|v| *v == 0.0) || a.map(f32::to_bits) != b.map(f32::to_bits) {
+        if a.contains(&0.0) || a.map(f32::to_bits) != b.map(f32::to_bits) {
             return Err("interleaved matvec differs");
         }
         Ok(())
@@ -253,7 +256,7 @@ mod tests {
     fn main() -> ! {
         // SAFETY: `main` runs once and is the only user of SESSION.
         let memory: &'static mut [u8] = unsafe { &mut *addr_of_mut!(SESSION) };
-        let plain: [(&str, fn() -> Outcome); 4] = [
+        let plain: [Plain; 4] = [
             (
                 "dsp_dot_product_equals_the_portable_one",
                 dsp_dot_product_equals_the_portable_one,
@@ -265,7 +268,7 @@ mod tests {
             ("exp_has_the_host_bits", exp_has_the_host_bits),
             ("decoder_survives_garbage", decoder_survives_garbage),
         ];
-        let with_memory: [(&str, fn(&mut [u8]) -> Outcome); 2] = [
+        let with_memory: [WithMemory; 2] = [
             (
                 "model_computes_the_host_logits_and_tokens",
                 model_computes_the_host_logits_and_tokens,
