@@ -20,8 +20,8 @@
 //! and a key is quantized once, when it is written.
 
 use crate::kernels::{
-    dot_rows_i16, dot_rows_i8, exp, pack_pairs, quantize_with, rope_rotate_back, scores_f32,
-    softmax, weighted_sum_f32, Isa,
+    dot_rows_i16, dot_rows_i16_pair, dot_rows_i8, dot_rows_i8_pair, exp_nonpositive, pack_pairs,
+    quantize_with, rope_rotate_back, scores_f32, softmax, weighted_sum_f32, Isa,
 };
 
 /// How cache entries are stored.
@@ -130,20 +130,32 @@ impl KvShape {
 
 /// Scratch buffers attention needs.
 #[derive(Debug)]
+///
+/// Attention runs the query heads of a KV head two at a time (each key and
+/// value row is read once for both), so the per-head buffers hold two heads,
+/// one after the other ([`AttentionScratch::sizes`]).
 pub struct AttentionScratch<'s> {
-    /// One score per cached position.
+    /// One score per cached position, two heads.
     pub scores: &'s mut [f32],
-    /// A query (or value) head quantized to int8 (int8 caches).
+    /// Two query (or value) heads quantized to int8 (int8 caches).
     pub query: &'s mut [i8],
     /// The same, packed for the DSP path.
     pub query_packed: &'s mut [u32],
     /// A query head rotated back by the slide (for the sinks).
     pub head: &'s mut [f32],
     /// Attention weights as 16-bit integers, one per position of a value row
-    /// ([`KvShape::value_stride`]; int8 caches).
+    /// ([`KvShape::value_stride`]; int8 caches), two heads.
     pub weights: &'s mut [i16],
     /// The same, packed for the DSP path.
     pub weights_packed: &'s mut [u32],
+}
+
+impl AttentionScratch<'_> {
+    /// Lengths of the buffers for `shape`, in field order.
+    pub fn sizes(shape: &KvShape) -> [usize; 6] {
+        let (hd, vs) = (shape.head_dim, shape.value_stride());
+        [2 * shape.capacity, 2 * hd, hd, hd, 2 * vs, vs]
+    }
 }
 
 /// The buffers an int8 query head is quantized into.
@@ -320,42 +332,139 @@ impl<'a> KvCache<'a> {
         scratch: &mut AttentionScratch<'_>,
         slide: Option<SlideRotation<'_>>,
     ) {
-        let hd = self.shape.head_dim;
-        let positions = (self.len + 1).min(self.shape.capacity);
+        let hd = self.shape.head_dim.max(1);
         let slide = slide.filter(|_| self.slid > 0);
-        let sinks = slide.map_or(0, |_| self.shape.sinks.min(positions));
-        let heads = query.len() / hd.max(1);
+        let heads = query.len() / hd;
         let group = (heads / self.shape.kv_heads.max(1)).max(1);
-        for (h, (q, o)) in query
-            .chunks_exact(hd)
-            .zip(out.chunks_exact_mut(hd))
-            .enumerate()
-        {
+        let mut h = 0;
+        while h < heads {
             let kvh = h / group;
-            let AttentionScratch {
-                scores,
-                query: q8,
-                query_packed,
-                head,
-                ..
-            } = scratch;
-            let scores = scores.get_mut(..positions).unwrap_or(&mut []);
-            let (sink_scores, window_scores) = scores.split_at_mut(sinks);
-            let keys = KeyScratch {
-                query: q8,
-                packed: query_packed,
+            // Two query heads at a time where they share the KV head.
+            let n = if h + 1 < heads && (h + 1) / group == kvh {
+                2
+            } else {
+                1
             };
-            self.scores(isa, layer, kvh, q, sinks, window_scores, keys);
-            if let (Some(slide), Some(back)) = (slide, head.get_mut(..hd)) {
-                back.copy_from_slice(q);
+            let range = h * hd..(h + n) * hd;
+            if let (Some(q), Some(o)) = (query.get(range.clone()), out.get_mut(range)) {
+                self.attend_heads(isa, layer, kvh, q, o, scratch, slide);
+            }
+            h += n;
+        }
+    }
+
+    /// Attention of one or two query heads (`q` and `out`: that many heads)
+    /// over KV head `kvh` of `layer`.
+    #[allow(clippy::too_many_arguments)]
+    fn attend_heads(
+        &self,
+        isa: Isa,
+        layer: usize,
+        kvh: usize,
+        q: &[f32],
+        out: &mut [f32],
+        scratch: &mut AttentionScratch<'_>,
+        slide: Option<SlideRotation<'_>>,
+    ) {
+        let (hd, cap) = (self.shape.head_dim, self.shape.capacity);
+        let positions = (self.len + 1).min(cap);
+        let sinks = slide.map_or(0, |_| self.shape.sinks.min(positions));
+        self.window_scores(isa, layer, kvh, q, sinks..positions, scratch);
+        if let Some(slide) = slide {
+            for (i, qi) in q.chunks_exact(hd).enumerate() {
+                let AttentionScratch {
+                    scores,
+                    query,
+                    query_packed,
+                    head,
+                    ..
+                } = scratch;
+                let (Some(back), Some(s)) =
+                    (head.get_mut(..hd), scores.get_mut(i * cap..i * cap + sinks))
+                else {
+                    continue;
+                };
+                back.copy_from_slice(qi);
                 rope_rotate_back(back, slide.cos, slide.sin);
                 let keys = KeyScratch {
-                    query: q8,
+                    query,
                     packed: query_packed,
                 };
-                self.scores(isa, layer, kvh, back, 0, sink_scores, keys);
+                self.scores(isa, layer, kvh, back, 0, s, keys);
             }
-            self.weigh(isa, layer, kvh, o, scratch);
+        }
+        self.weigh(isa, layer, kvh, out, scratch);
+    }
+
+    /// Scores of each query head of `q` over positions `window` of KV head
+    /// `kvh`, into its part of `scratch.scores`: int8 caches read each key
+    /// once for a pair of heads.
+    fn window_scores(
+        &self,
+        isa: Isa,
+        layer: usize,
+        kvh: usize,
+        q: &[f32],
+        window: core::ops::Range<usize>,
+        scratch: &mut AttentionScratch<'_>,
+    ) {
+        let (hd, cap) = (self.shape.head_dim, self.shape.capacity);
+        let AttentionScratch {
+            scores,
+            query,
+            query_packed,
+            ..
+        } = scratch;
+        let (sa, sb) = scores.split_at_mut(cap.min(scores.len()));
+        let (sa, sb) = (
+            sa.get_mut(window.clone()).unwrap_or(&mut []),
+            sb.get_mut(window.clone()).unwrap_or(&mut []),
+        );
+        let pair = q.len() == 2 * hd && query.len() >= 2 * hd && query_packed.len() >= hd;
+        if let (
+            KvStore::Int8 {
+                keys, key_scales, ..
+            },
+            true,
+        ) = (&self.store, pair)
+        {
+            let (qa, qb) = q.split_at(hd);
+            let (q8a, q8b) = query.split_at_mut(hd);
+            let (pa, pb) = query_packed.split_at_mut(hd / 2);
+            let scale = 1.0 / libm::sqrtf(hd as f32);
+            let qs = [
+                quantize_query(isa, qa, q8a, pa),
+                quantize_query(isa, qb, q8b, pb),
+            ];
+            let at = self.offset(layer, window.start) + kvh * hd;
+            let k = keys.get(at..).unwrap_or(&[]);
+            let (q8a, q8b) = (&q8a[..], &q8b[..hd]);
+            let (pa, pb) = (&pa[..], &pb[..hd / 2]);
+            dot_rows_i8_pair(
+                isa,
+                [&mut *sa, &mut *sb],
+                bytemuck::cast_slice(k),
+                self.shape.row(),
+                [q8a, q8b],
+                [pa, pb],
+            );
+            let ks = key_scales
+                .get(self.shape.scale_at(layer, kvh, window.start)..)
+                .unwrap_or(&[]);
+            for (s, q_scale) in [sa, sb].into_iter().zip(qs) {
+                let qs = q_scale * scale;
+                for (s, &ks) in s.iter_mut().zip(ks) {
+                    *s *= qs * ks;
+                }
+            }
+            return;
+        }
+        for (qi, s) in q.chunks_exact(hd).zip([sa, sb]) {
+            let keys = KeyScratch {
+                query,
+                packed: query_packed,
+            };
+            self.scores(isa, layer, kvh, qi, window.start, s, keys);
         }
     }
 
@@ -396,14 +505,11 @@ impl<'a> KvCache<'a> {
             KvStore::Int8 {
                 keys, key_scales, ..
             } => {
-                let mut q_scale = [0.0f32];
-                let q8 = scratch.query.get_mut(..hd).unwrap_or(&mut []);
-                quantize_with(isa, q, hd, q8, &mut q_scale);
-                let packed = scratch.packed.get_mut(..hd / 2).unwrap_or(&mut []);
-                if isa == Isa::ArmDsp {
-                    pack_pairs(q8, packed);
-                }
-                let qs = q_scale[0] * scale;
+                let qs = quantize_query(isa, q, scratch.query, scratch.packed) * scale;
+                let (q8, packed) = (
+                    scratch.query.get(..hd).unwrap_or(&[]),
+                    scratch.packed.get(..hd / 2).unwrap_or(&[]),
+                );
                 let k = keys.get(head_at(0)..).unwrap_or(&[]);
                 dot_rows_i8(isa, scores, bytemuck::cast_slice(k), row, q8, packed);
                 let ks = key_scales
@@ -416,8 +522,9 @@ impl<'a> KvCache<'a> {
         }
     }
 
-    /// Softmax of `scratch.scores` and the weighted sum of KV head `kvh`'s
-    /// values at those positions of `layer`, into `out`.
+    /// Softmax of each head's scores in `scratch.scores` and the weighted
+    /// sum of KV head `kvh`'s values at those positions of `layer`, into
+    /// `out` (one or two heads).
     fn weigh(
         &self,
         isa: Isa,
@@ -426,24 +533,36 @@ impl<'a> KvCache<'a> {
         out: &mut [f32],
         scratch: &mut AttentionScratch<'_>,
     ) {
-        let hd = self.shape.head_dim;
-        let positions = (self.len + 1).min(self.shape.capacity);
+        let (hd, cap) = (self.shape.head_dim, self.shape.capacity);
+        let positions = (self.len + 1).min(cap);
         let row = self.shape.row();
         let head_at = |t: usize| self.offset(layer, t) + kvh * hd;
-        let scores = scratch.scores.get_mut(..positions).unwrap_or(&mut []);
+        let (vs_len, padded) = (self.shape.value_stride(), positions.div_ceil(16) * 16);
+        let AttentionScratch {
+            scores,
+            weights,
+            weights_packed,
+            ..
+        } = scratch;
         match &self.store {
             KvStore::F32 { values, .. } => {
-                softmax(scores);
-                let v = values.get(head_at(0)..).unwrap_or(&[]);
-                weighted_sum_f32(isa, out, v, row, scores);
+                for (o, s) in out.chunks_exact_mut(hd).zip(scores.chunks_mut(cap)) {
+                    let s = s.get_mut(..positions).unwrap_or(&mut []);
+                    softmax(s);
+                    let v = values.get(head_at(0)..).unwrap_or(&[]);
+                    weighted_sum_f32(isa, o, v, row, s);
+                }
             }
             KvStore::F16 { values, .. } => {
-                softmax(scores);
-                out.fill(0.0);
-                for (t, &p) in scores.iter().enumerate() {
-                    let at = head_at(t);
-                    for (x, &v) in out.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
-                        *x += p * half::f16::from_bits(v).to_f32();
+                for (o, s) in out.chunks_exact_mut(hd).zip(scores.chunks_mut(cap)) {
+                    let s = s.get_mut(..positions).unwrap_or(&mut []);
+                    softmax(s);
+                    o.fill(0.0);
+                    for (t, &p) in s.iter().enumerate() {
+                        let at = head_at(t);
+                        for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
+                            *x += p * half::f16::from_bits(v).to_f32();
+                        }
                     }
                 }
             }
@@ -455,21 +574,38 @@ impl<'a> KvCache<'a> {
                 let vs = value_scales
                     .get(self.shape.scale_at(layer, kvh, 0)..)
                     .unwrap_or(&[]);
-                let c = integer_weights(isa, scores, vs, scratch.weights, scratch.weights_packed);
-                let padded = positions.div_ceil(16) * 16;
-                let w = scratch.weights.get(..padded).unwrap_or(&[]);
-                let wp = scratch.weights_packed.get(..padded / 2).unwrap_or(&[]);
+                let mut c = [0.0f32; 2];
+                let heads = out.len() / hd.max(1);
+                for (i, c) in c.iter_mut().enumerate().take(heads) {
+                    let s = scores
+                        .get_mut(i * cap..i * cap + positions)
+                        .unwrap_or(&mut []);
+                    let w = weights
+                        .get_mut(i * vs_len..(i + 1) * vs_len)
+                        .unwrap_or(&mut []);
+                    let p = weights_packed
+                        .get_mut(i * vs_len / 2..(i + 1) * vs_len / 2)
+                        .unwrap_or(&mut []);
+                    *c = integer_weights(isa, s, vs, w, p);
+                }
+                let w = |i: usize| weights.get(i * vs_len..i * vs_len + padded).unwrap_or(&[]);
+                let p = |i: usize| {
+                    weights_packed
+                        .get(i * vs_len / 2..(i * vs_len + padded) / 2)
+                        .unwrap_or(&[])
+                };
                 let v = values.get(self.value_row(layer, kvh * hd)..).unwrap_or(&[]);
-                dot_rows_i16(
-                    isa,
-                    out,
-                    bytemuck::cast_slice(v),
-                    self.shape.value_stride(),
-                    w,
-                    wp,
-                );
-                for x in out.iter_mut() {
-                    *x *= c;
+                let v: &[u8] = bytemuck::cast_slice(v);
+                if out.len() == 2 * hd {
+                    let (oa, ob) = out.split_at_mut(hd);
+                    dot_rows_i16_pair(isa, [oa, ob], v, vs_len, [w(0), w(1)], [p(0), p(1)]);
+                } else {
+                    dot_rows_i16(isa, out, v, vs_len, w(0), p(0));
+                }
+                for (o, c) in out.chunks_exact_mut(hd).zip(c) {
+                    for x in o.iter_mut() {
+                        *x *= c;
+                    }
                 }
             }
         }
@@ -525,6 +661,19 @@ impl<'a> KvCache<'a> {
     }
 }
 
+/// Quantize query head `q` into `q8` (and, for the DSP path, its lane pairs
+/// into `packed`); returns its scale.
+fn quantize_query(isa: Isa, q: &[f32], q8: &mut [i8], packed: &mut [u32]) -> f32 {
+    let hd = q.len();
+    let mut scale = [0.0f32];
+    let q8 = q8.get_mut(..hd).unwrap_or(&mut []);
+    quantize_with(isa, q, hd, q8, &mut scale);
+    if isa == Isa::ArmDsp {
+        pack_pairs(q8, packed.get_mut(..hd / 2).unwrap_or(&mut []));
+    }
+    scale[0]
+}
+
 /// Turn `scores` (one per position) into 16-bit attention weights for the
 /// int8 value rows: `e_t = exp(s_t − max)` (the softmax numerators, written
 /// back into `scores`) times the position's value scale `vs(t)`, scaled so
@@ -550,7 +699,7 @@ fn integer_weights(
     let (mut sum, mut max_w) = (0.0f32, 0.0f32);
     let vs = vs.iter().copied().chain(core::iter::repeat(0.0));
     for (s, v) in scores.iter_mut().zip(vs) {
-        let e = exp(*s - max);
+        let e = exp_nonpositive(*s - max);
         sum += e;
         *s = e * v;
         if *s > max_w {

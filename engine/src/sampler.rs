@@ -138,7 +138,7 @@ impl Sampler {
         // Probabilities of the candidates, in rank order, reusing `logits` as storage.
         let mut total = 0.0f32;
         for &c in candidates.iter() {
-            let p = crate::kernels::exp((logits[usize::from(c)] - best) * inv_t);
+            let p = crate::kernels::exp_nonpositive((logits[usize::from(c)] - best) * inv_t);
             // A masked candidate (−∞) has probability 0, never NaN.
             let p = if p > 0.0 { p } else { 0.0 };
             logits[usize::from(c)] = p;

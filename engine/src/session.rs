@@ -175,16 +175,16 @@ fn carve<'b>(
     let half = c.head_dim() / 2;
     let (frequencies, cos, sin) = (arena.take(half), arena.take(half), arena.take(half));
     let (slide_cos, slide_sin) = (arena.take(half), arena.take(half));
+    let [n_scores, n_query, n_packed, n_head, n_weights, n_weights_packed] =
+        AttentionScratch::sizes(&shape);
     let (scores, query8, query_packed, head) = (
-        arena.take(c.context),
-        arena.take(c.head_dim()),
-        arena.take(c.head_dim() / 2),
-        arena.take(c.head_dim()),
+        arena.take(n_scores),
+        arena.take(n_query),
+        arena.take(n_packed),
+        arena.take(n_head),
     );
-    let (attention_weights, attention_weights_packed) = (
-        arena.take(shape.value_stride()),
-        arena.take(shape.value_stride() / 2),
-    );
+    let (attention_weights, attention_weights_packed) =
+        (arena.take(n_weights), arena.take(n_weights_packed));
     let order = arena.take(c.vocab_size);
     let store = match options.kv {
         KvPrecision::F32 => {

@@ -396,6 +396,74 @@ pub fn dot_rows(out: &mut [f32], rows: &[u8], stride: usize, len: usize, x: &[u3
     }
 }
 
+/// [`dot_rows`] for two vectors at once: `out_a[t]` with `xa`, `out_b[t]`
+/// with `xb`, each row loaded and sign-extended once for both (two query
+/// heads sharing a KV head: 9 instructions per 4 bytes of row instead of 12).
+pub fn dot_rows_pair(out: [&mut [f32]; 2], rows: &[u8], stride: usize, len: usize, x: [&[u32]; 2]) {
+    let [out_a, out_b] = out;
+    let [xa, xb] = x;
+    let n = out_a.len().min(out_b.len());
+    let fits = n == 0 || rows.len() >= (n - 1) * stride + len;
+    if len == 0 || !len.is_multiple_of(8) || xa.len().min(xb.len()) < len / 2 || !fits {
+        dot_rows(out_a, rows, stride, len, xa);
+        dot_rows(out_b, rows, stride, len, xb);
+        return;
+    }
+    let (rp, blocks) = (rows.as_ptr(), len / 8);
+    for (t, (oa, ob)) in out_a.iter_mut().zip(out_b.iter_mut()).enumerate() {
+        // SAFETY: row t lies within `rows` (checked above), `xa` and `xb`
+        // hold `blocks * 4` words, `blocks` >= 1.
+        let (a, b) = unsafe { pair_x_blocks(rp.add(t * stride), xa.as_ptr(), xb.as_ptr(), blocks) };
+        *oa = a as f32;
+        *ob = b as f32;
+    }
+}
+
+/// One row's dot products with two packed vectors over `blocks` blocks of 8.
+///
+/// # Safety
+/// `w` readable for `blocks * 8` bytes, `xa` and `xb` (word-aligned) for
+/// `blocks * 4` words, `blocks` at least 1.
+#[inline(always)]
+unsafe fn pair_x_blocks(w: *const u8, xa: *const u32, xb: *const u32, blocks: usize) -> (i32, i32) {
+    let (mut sa, mut sb) = (0i32, 0i32);
+    core::arch::asm!(
+        "2:",
+        "ldr {w}, [{wp}], #4",
+        "sxtb16 {hi}, {w}, ror #8",
+        "sxtb16 {w}, {w}",
+        "ldrd {x0}, {x1}, [{pa}], #8",
+        "smlad {sa}, {w}, {x0}, {sa}",
+        "smlad {sa}, {hi}, {x1}, {sa}",
+        "ldrd {x0}, {x1}, [{pb}], #8",
+        "smlad {sb}, {w}, {x0}, {sb}",
+        "smlad {sb}, {hi}, {x1}, {sb}",
+        "ldr {w}, [{wp}], #4",
+        "sxtb16 {hi}, {w}, ror #8",
+        "sxtb16 {w}, {w}",
+        "ldrd {x0}, {x1}, [{pa}], #8",
+        "smlad {sa}, {w}, {x0}, {sa}",
+        "smlad {sa}, {hi}, {x1}, {sa}",
+        "ldrd {x0}, {x1}, [{pb}], #8",
+        "smlad {sb}, {w}, {x0}, {sb}",
+        "smlad {sb}, {hi}, {x1}, {sb}",
+        "subs {n}, {n}, #1",
+        "bne 2b",
+        wp = inout(reg) w => _,
+        pa = inout(reg) xa => _,
+        pb = inout(reg) xb => _,
+        n = inout(reg) blocks => _,
+        sa = inout(reg) sa,
+        sb = inout(reg) sb,
+        w = out(reg) _,
+        hi = out(reg) _,
+        x0 = out(reg) _,
+        x1 = out(reg) _,
+        options(nostack, readonly),
+    );
+    (sa, sb)
+}
+
 /// One row's dot product over `blocks` blocks of 8 weights.
 ///
 /// # Safety
