@@ -516,7 +516,7 @@ pub fn exp(x: f32) -> f32 {
 pub fn exp_nonpositive(x: f32) -> f32 {
     use core::f32::consts::LN_2;
     let y = x * core::f32::consts::LOG2_E;
-    if !(y > -126.0) {
+    if y.is_nan() || y <= -126.0 {
         return 0.0;
     }
     let y = if y < 0.0 { y } else { 0.0 };
