@@ -20,8 +20,8 @@
 //! and a key is quantized once, when it is written.
 
 use crate::kernels::{
-    dot_rows_i16, dot_rows_i16_pair, dot_rows_i8, dot_rows_i8_pair, exp_nonpositive, pack_pairs,
-    quantize_with, rope_rotate_back, scores_f32, softmax, weighted_sum_f32, Isa,
+    dot_rows_i16, dot_rows_i16_pair, dot_rows_i8, dot_rows_i8_pair, exp_nonpositive,
+    quantize_packed, quantize_with, rope_rotate_back, scores_f32, softmax, weighted_sum_f32, Isa,
 };
 
 /// How cache entries are stored.
@@ -667,10 +667,8 @@ fn quantize_query(isa: Isa, q: &[f32], q8: &mut [i8], packed: &mut [u32]) -> f32
     let hd = q.len();
     let mut scale = [0.0f32];
     let q8 = q8.get_mut(..hd).unwrap_or(&mut []);
-    quantize_with(isa, q, hd, q8, &mut scale);
-    if isa == Isa::ArmDsp {
-        pack_pairs(q8, packed.get_mut(..hd / 2).unwrap_or(&mut []));
-    }
+    let packed = packed.get_mut(..hd / 2).unwrap_or(&mut []);
+    quantize_packed(isa, q, hd, q8, packed, &mut scale);
     scale[0]
 }
 

@@ -11,7 +11,7 @@
 
 use crate::config::WeightFormat;
 use crate::kernels::{
-    dequantize_row, matvec, pack_pairs, quantize_with, rmsnorm, rope_add_angles, rope_angles,
+    dequantize_row, matvec, quantize_packed, rmsnorm, rope_add_angles, rope_angles,
     rope_angles_far, rope_frequencies, rope_rotate, swiglu, Isa, QuantizedVector,
 };
 use crate::kv_cache::{AttentionScratch, KvCache, KvPrecision, KvShape, KvStore, SlideRotation};
@@ -266,10 +266,7 @@ fn prepare<'s>(
     let values = buffers.values.get_mut(..x.len())?;
     let packed = buffers.packed.get_mut(..x.len() / 2)?;
     let scales = buffers.scales.get_mut(..x.len() / group_size.max(1))?;
-    quantize_with(isa, x, group_size, values, scales);
-    if isa == Isa::ArmDsp {
-        pack_pairs(values, packed);
-    }
+    quantize_packed(isa, x, group_size, values, packed, scales);
     Some(QuantizedVector {
         values,
         packed,

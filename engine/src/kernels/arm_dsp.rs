@@ -500,3 +500,136 @@ unsafe fn single_blocks(w: *const u8, x: *const u32, blocks: usize) -> i32 {
     );
     acc
 }
+
+/// [`super::quantize`] of one group (`x.len()` a multiple of 4, at most
+/// `q.len()`), writing the int8 values to `q` and, if given, their lane
+/// pairs ([`super::pack_pairs`]) to `packed`; returns the scale. The same
+/// bits as the portable code: the largest magnitude is an unsigned maximum
+/// of the bits without their sign (a NaN, which the portable code skips,
+/// returns `None` so that it takes over), and `round(r)` half away from zero
+/// is `(k + [k > 0]) >> 1` for `k = trunc(2r)`, which is exact.
+pub fn quantize_group(x: &[f32], q: &mut [i8], packed: Option<&mut [u32]>) -> Option<f32> {
+    let n = x.len();
+    if n == 0
+        || !n.is_multiple_of(4)
+        || q.len() < n
+        || packed.as_ref().is_some_and(|p| p.len() < n / 2)
+    {
+        return None;
+    }
+    let mut max_bits: u32 = 0;
+    // SAFETY: reads `n` floats of `x` (n a multiple of 4, n ≥ 4).
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ldrd {a}, {b}, [{xp}], #8",
+            "ldrd {c}, {d}, [{xp}], #8",
+            "bic {a}, {a}, #0x80000000",
+            "cmp {a}, {m}",
+            "it hi",
+            "movhi {m}, {a}",
+            "bic {b}, {b}, #0x80000000",
+            "cmp {b}, {m}",
+            "it hi",
+            "movhi {m}, {b}",
+            "bic {c}, {c}, #0x80000000",
+            "cmp {c}, {m}",
+            "it hi",
+            "movhi {m}, {c}",
+            "bic {d}, {d}, #0x80000000",
+            "cmp {d}, {m}",
+            "it hi",
+            "movhi {m}, {d}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            xp = inout(reg) x.as_ptr() => _,
+            n = inout(reg) n / 4 => _,
+            m = inout(reg) max_bits,
+            a = out(reg) _,
+            b = out(reg) _,
+            c = out(reg) _,
+            d = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+    if max_bits > 0x7f80_0000 {
+        return None; // a NaN: the portable code skips it
+    }
+    let max = f32::from_bits(max_bits);
+    if !(max > 0.0 && max.is_finite()) {
+        q[..n].fill(0);
+        if let Some(p) = packed {
+            p[..n / 2].fill(0);
+        }
+        return Some(0.0);
+    }
+    // 2·(127 / max): doubling is exact, so trunc(x · inv2) = trunc(2r).
+    let inv2 = 2.0 * (127.0 / max);
+    let mut scratch = [0u32; 2];
+    let (pp, pstep) = match packed {
+        Some(p) => (p.as_mut_ptr(), 8usize),
+        None => (scratch.as_mut_ptr(), 0usize),
+    };
+    // SAFETY: reads `n` floats of `x`, writes `n` bytes of `q` and (with a
+    // step of 8) `n / 2` words of `packed`, or twice the two scratch words.
+    unsafe {
+        core::arch::asm!(
+            "vmov s4, {inv}",
+            "2:",
+            "vldm {xp}!, {{s0-s3}}",
+            "vmul.f32 s0, s0, s4",
+            "vmul.f32 s1, s1, s4",
+            "vmul.f32 s2, s2, s4",
+            "vmul.f32 s3, s3, s4",
+            "vcvt.s32.f32 s0, s0",
+            "vcvt.s32.f32 s1, s1",
+            "vcvt.s32.f32 s2, s2",
+            "vcvt.s32.f32 s3, s3",
+            "vmov {a}, {b}, s0, s1",
+            "vmov {c}, {d}, s2, s3",
+            "cmp {a}, #0",
+            "it gt",
+            "addgt {a}, {a}, #1",
+            "ssat {a}, #8, {a}, asr #1",
+            "cmp {b}, #0",
+            "it gt",
+            "addgt {b}, {b}, #1",
+            "ssat {b}, #8, {b}, asr #1",
+            "cmp {c}, #0",
+            "it gt",
+            "addgt {c}, {c}, #1",
+            "ssat {c}, #8, {c}, asr #1",
+            "cmp {d}, #0",
+            "it gt",
+            "addgt {d}, {d}, #1",
+            "ssat {d}, #8, {d}, asr #1",
+            "strb {a}, [{qp}], #1",
+            "strb {b}, [{qp}], #1",
+            "strb {c}, [{qp}], #1",
+            "strb {d}, [{qp}], #1",
+            "pkhbt {a}, {a}, {c}, lsl #16",
+            "pkhbt {b}, {b}, {d}, lsl #16",
+            "strd {a}, {b}, [{pp}]",
+            "add {pp}, {pp}, {step}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            xp = inout(reg) x.as_ptr() => _,
+            qp = inout(reg) q.as_mut_ptr() => _,
+            pp = inout(reg) pp => _,
+            step = in(reg) pstep,
+            n = inout(reg) n / 4 => _,
+            inv = in(reg) inv2.to_bits(),
+            a = out(reg) _,
+            b = out(reg) _,
+            c = out(reg) _,
+            d = out(reg) _,
+            out("s0") _,
+            out("s1") _,
+            out("s2") _,
+            out("s3") _,
+            out("s4") _,
+            options(nostack),
+        );
+    }
+    Some(max / 127.0)
+}

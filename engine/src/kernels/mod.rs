@@ -123,19 +123,53 @@ pub fn quantize_with(
     if group_size == 0 {
         return;
     }
+    quantize_packed(isa, x, group_size, values, &mut [], scales)
+}
+
+/// [`quantize_with`], and on the DSP path also the values' lane pairs (as
+/// [`pack_pairs`] lays them out) in `packed`, if it has room for them: the
+/// form the DSP kernels read. Other families leave `packed` alone.
+pub fn quantize_packed(
+    isa: Isa,
+    x: &[f32],
+    group_size: usize,
+    values: &mut [i8],
+    packed: &mut [u32],
+    scales: &mut [f32],
+) {
+    if group_size == 0 {
+        return;
+    }
     let x86 = isa.is_x86();
+    let pack = packed.len() * 2 >= x.len() && group_size.is_multiple_of(4);
+    let mut packed_groups = packed.chunks_mut((group_size / 2).max(1));
     for ((xg, qg), scale) in x
         .chunks(group_size)
         .zip(values.chunks_mut(group_size))
         .zip(scales.iter_mut())
     {
+        #[cfg_attr(not(all(target_arch = "arm", feature = "dsp")), allow(unused_mut))]
+        let mut pg = packed_groups.next().filter(|_| pack);
         #[cfg(target_arch = "x86_64")]
         if x86 {
             *scale = x86::quantize_group(xg, qg);
             continue;
         }
         let _ = x86;
+        #[cfg(all(target_arch = "arm", feature = "dsp"))]
+        if isa == Isa::ArmDsp {
+            let fast = arm_dsp::quantize_group(xg, qg, pg.as_deref_mut());
+            if let Some(s) = fast {
+                *scale = s;
+                continue;
+            }
+        }
         *scale = quantize_group(xg, qg);
+        if isa == Isa::ArmDsp {
+            if let Some(pg) = pg {
+                pack_pairs(qg, pg);
+            }
+        }
     }
 }
 

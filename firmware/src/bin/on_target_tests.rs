@@ -13,8 +13,8 @@ mod tests {
     use cortex_m_semihosting::{debug, hprintln};
     use kantor_engine::decoder::{Decoder, Event};
     use kantor_engine::kernels::{
-        dot_group, dot_i8, dot_packed_portable, exp, matvec, pack_pairs, quantize, Isa,
-        QuantizedVector,
+        dot_group, dot_i8, dot_packed_portable, exp, matvec, pack_pairs, quantize, quantize_packed,
+        Isa, QuantizedVector,
     };
     use kantor_engine::model::Model;
     use kantor_engine::session::Session;
@@ -190,6 +190,51 @@ mod tests {
         Ok(())
     }
 
+    /// The DSP quantizer against the portable one: random groups, exact
+    /// ties (max 127, so r = x), a NaN (skipped), an infinity (all zero),
+    /// −0.0 and an all-zero group.
+    fn dsp_quantize_has_the_portable_bits() -> Outcome {
+        const N: usize = 64;
+        let mut rng = Rng(5);
+        let mut x = [0.0f32; N];
+        for case in 0..6 {
+            x.iter_mut()
+                .for_each(|v| *v = (rng.next() % 20001) as f32 / 100.0 - 100.0);
+            match case {
+                1 => {
+                    x[0] = 127.0;
+                    for (i, v) in x.iter_mut().enumerate().skip(1) {
+                        *v = (i as f32 - 32.0) + 0.5; // every one a tie
+                    }
+                }
+                2 => x[9] = f32::NAN,
+                3 => x[17] = f32::NEG_INFINITY,
+                4 => x[3] = -0.0,
+                5 => x.fill(0.0),
+                _ => {}
+            }
+            for group in [4usize, 16, 64] {
+                let (mut qa, mut qb) = ([0i8; N], [0i8; N]);
+                let (mut sa, mut sb) = ([0.0f32; N / 4], [0.0f32; N / 4]);
+                let (mut pa, mut pb) = ([0u32; N / 2], [0u32; N / 2]);
+                quantize(&x, group, &mut qa, &mut sa[..N / group]);
+                pack_pairs(&qa, &mut pa);
+                quantize_packed(
+                    Isa::ArmDsp,
+                    &x,
+                    group,
+                    &mut qb,
+                    &mut pb,
+                    &mut sb[..N / group],
+                );
+                if qa != qb || pa != pb || sa.map(f32::to_bits) != sb.map(f32::to_bits) {
+                    return Err("DSP quantize differs");
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn exp_has_the_host_bits() -> Outcome {
         for &(input, output) in EXPECTED_EXP.iter() {
             if exp(f32::from_bits(input)).to_bits() != output {
@@ -256,7 +301,11 @@ mod tests {
     fn main() -> ! {
         // SAFETY: `main` runs once and is the only user of SESSION.
         let memory: &'static mut [u8] = unsafe { &mut *addr_of_mut!(SESSION) };
-        let plain: [Plain; 4] = [
+        let plain: [Plain; 5] = [
+            (
+                "dsp_quantize_has_the_portable_bits",
+                dsp_quantize_has_the_portable_bits,
+            ),
             (
                 "dsp_dot_product_equals_the_portable_one",
                 dsp_dot_product_equals_the_portable_one,
@@ -286,6 +335,7 @@ mod tests {
                 hprintln!("test {name} ... FAILED: {why}");
             }
         };
+        let count = plain.len() + with_memory.len();
         for (name, test) in plain {
             report(name, test());
         }
@@ -295,7 +345,7 @@ mod tests {
         hprintln!(
             "on-target test result: {}. {} tests",
             if failed == 0 { "ok" } else { "FAILED" },
-            6
+            count
         );
         debug::exit(if failed == 0 {
             debug::EXIT_SUCCESS
