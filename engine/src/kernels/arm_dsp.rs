@@ -188,7 +188,8 @@ pub fn matvec_i8_rows4(
     Some(())
 }
 
-/// Four interleaved rows' dot products over `blocks` blocks of 8 columns.
+/// Four interleaved rows' dot products over `blocks` blocks of 8 columns:
+/// an odd block first, then two blocks (four times 4 columns) per loop.
 ///
 /// # Safety
 /// `w` (word-aligned) must be readable for `blocks * 32` bytes and `x`
@@ -196,48 +197,48 @@ pub fn matvec_i8_rows4(
 #[inline(always)]
 unsafe fn quad_blocks_rows4(w: *const u8, x: *const u32, blocks: usize) -> [i32; 4] {
     let (mut s0, mut s1, mut s2, mut s3) = (0i32, 0i32, 0i32, 0i32);
+    // Four columns of the four rows: one word of activations pairs, a word
+    // of each row.
+    macro_rules! four_columns {
+        () => {
+            concat!(
+                "ldrd {x0}, {x1}, [{xp}], #8\n",
+                "ldrd {w0}, {w1}, [{wp}], #8\n",
+                "sxtb16 {t}, {w0}\n",
+                "smlad {s0}, {t}, {x0}, {s0}\n",
+                "sxtb16 {w0}, {w0}, ror #8\n",
+                "smlad {s0}, {w0}, {x1}, {s0}\n",
+                "sxtb16 {t}, {w1}\n",
+                "smlad {s1}, {t}, {x0}, {s1}\n",
+                "sxtb16 {w1}, {w1}, ror #8\n",
+                "smlad {s1}, {w1}, {x1}, {s1}\n",
+                "ldrd {w0}, {w1}, [{wp}], #8\n",
+                "sxtb16 {t}, {w0}\n",
+                "smlad {s2}, {t}, {x0}, {s2}\n",
+                "sxtb16 {w0}, {w0}, ror #8\n",
+                "smlad {s2}, {w0}, {x1}, {s2}\n",
+                "sxtb16 {t}, {w1}\n",
+                "smlad {s3}, {t}, {x0}, {s3}\n",
+                "sxtb16 {w1}, {w1}, ror #8\n",
+                "smlad {s3}, {w1}, {x1}, {s3}\n",
+            )
+        };
+    }
     core::arch::asm!(
+        "lsrs {n}, {n}, #1",
+        "bcc 2f",
+        four_columns!(),
+        four_columns!(),
+        "cmp {n}, #0",
+        "beq 3f",
         "2:",
-        "ldrd {x0}, {x1}, [{xp}], #8",
-        "ldrd {w0}, {w1}, [{wp}], #8",
-        "sxtb16 {t}, {w0}",
-        "smlad {s0}, {t}, {x0}, {s0}",
-        "sxtb16 {w0}, {w0}, ror #8",
-        "smlad {s0}, {w0}, {x1}, {s0}",
-        "sxtb16 {t}, {w1}",
-        "smlad {s1}, {t}, {x0}, {s1}",
-        "sxtb16 {w1}, {w1}, ror #8",
-        "smlad {s1}, {w1}, {x1}, {s1}",
-        "ldrd {w0}, {w1}, [{wp}], #8",
-        "sxtb16 {t}, {w0}",
-        "smlad {s2}, {t}, {x0}, {s2}",
-        "sxtb16 {w0}, {w0}, ror #8",
-        "smlad {s2}, {w0}, {x1}, {s2}",
-        "sxtb16 {t}, {w1}",
-        "smlad {s3}, {t}, {x0}, {s3}",
-        "sxtb16 {w1}, {w1}, ror #8",
-        "smlad {s3}, {w1}, {x1}, {s3}",
-        "ldrd {x0}, {x1}, [{xp}], #8",
-        "ldrd {w0}, {w1}, [{wp}], #8",
-        "sxtb16 {t}, {w0}",
-        "smlad {s0}, {t}, {x0}, {s0}",
-        "sxtb16 {w0}, {w0}, ror #8",
-        "smlad {s0}, {w0}, {x1}, {s0}",
-        "sxtb16 {t}, {w1}",
-        "smlad {s1}, {t}, {x0}, {s1}",
-        "sxtb16 {w1}, {w1}, ror #8",
-        "smlad {s1}, {w1}, {x1}, {s1}",
-        "ldrd {w0}, {w1}, [{wp}], #8",
-        "sxtb16 {t}, {w0}",
-        "smlad {s2}, {t}, {x0}, {s2}",
-        "sxtb16 {w0}, {w0}, ror #8",
-        "smlad {s2}, {w0}, {x1}, {s2}",
-        "sxtb16 {t}, {w1}",
-        "smlad {s3}, {t}, {x0}, {s3}",
-        "sxtb16 {w1}, {w1}, ror #8",
-        "smlad {s3}, {w1}, {x1}, {s3}",
+        four_columns!(),
+        four_columns!(),
+        four_columns!(),
+        four_columns!(),
         "subs {n}, {n}, #1",
         "bne 2b",
+        "3:",
         wp = inout(reg) w => _,
         xp = inout(reg) x => _,
         n = inout(reg) blocks => _,

@@ -594,10 +594,19 @@ pub fn softmax(x: &mut [f32]) {
     }
 }
 
-/// SwiGLU: `gate = silu(gate) * up`.
+/// SwiGLU: `gate = silu(gate) * up`, with `silu(g) = g / (1 + e^−g)`
+/// written so that the exponential is always of −|g| ([`exp_nonpositive`]):
+/// `g / (1 + e^−g)` for `g ≥ 0`, `g·e^g / (e^g + 1)` below.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + exp(-*g)) * u;
+        let x = *g;
+        let e = exp_nonpositive(-libm::fabsf(x));
+        let silu = if x >= 0.0 {
+            x / (1.0 + e)
+        } else {
+            x * e / (e + 1.0)
+        };
+        *g = silu * u;
     }
 }
 
@@ -884,6 +893,26 @@ mod tests {
         assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp_nonpositive(f32::NAN), 0.0);
         assert_eq!(exp_nonpositive(3.0), 1.0);
+    }
+
+    #[test]
+    fn swiglu_is_silu_times_up() {
+        let xs = [
+            -100.0f32, -20.0, -3.5, -1.0, -1e-3, 0.0, 1e-3, 0.7, 4.0, 30.0, 90.0,
+        ];
+        let mut gate = xs;
+        let up = [2.0f32; 11];
+        swiglu(&mut gate, &up);
+        for (&x, &y) in xs.iter().zip(&gate) {
+            let exact = 2.0 * f64::from(x) / (1.0 + libm::exp(-f64::from(x)));
+            assert!(
+                (f64::from(y) - exact).abs() <= 1e-5 * exact.abs().max(1e-3),
+                "{x}: {y} vs {exact}"
+            );
+        }
+        let mut nan = [f32::NAN];
+        swiglu(&mut nan, &[1.0]);
+        assert!(nan[0].is_nan());
     }
 
     #[test]
