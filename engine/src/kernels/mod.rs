@@ -618,12 +618,39 @@ pub fn rope_frequencies(theta: f32, head_dim: usize, out: &mut [f32]) {
 }
 
 /// Cosines and sines of the RoPE angles at `position` (may be negative, to
-/// rotate back).
+/// rotate back), by [`sin_cos`].
 pub fn rope_angles(position: f32, frequencies: &[f32], cos: &mut [f32], sin: &mut [f32]) {
     for ((f, c), s) in frequencies.iter().zip(cos.iter_mut()).zip(sin.iter_mut()) {
-        let angle = position * f;
-        *c = libm::cosf(angle);
-        *s = libm::sinf(angle);
+        (*s, *c) = sin_cos(position * f);
+    }
+}
+
+/// `(sin x, cos x)` in f32 arithmetic only — libm's `sinf` and `cosf`
+/// evaluate in f64, which a Cortex-M4 emulates in software (about a
+/// thousand instructions each): `x` less the nearest multiple of π/2 (π/2 in
+/// three parts, Cody–Waite, exact enough for |x| < 8192), then Taylor
+/// polynomials of degree 9 and 8 on [−π/4, π/4]; within 2·10⁻⁷ of the
+/// true values. Larger |x| (and NaN) go to libm. The same bits on every
+/// target.
+pub fn sin_cos(x: f32) -> (f32, f32) {
+    const P1: f32 = 1.570_312_5; // π/2 = P1 + P2 + P3, P1 and P2 with few bits
+    const P2: f32 = 4.837_512_969_970_703e-4;
+    const P3: f32 = 7.549_789_954_891_882e-8;
+    if !(libm::fabsf(x) < 8192.0) {
+        return (libm::sinf(x), libm::cosf(x));
+    }
+    let t = x * core::f32::consts::FRAC_2_PI;
+    let k = (t + half_away(t)) as i32;
+    let kf = k as f32;
+    let r = ((x - kf * P1) - kf * P2) - kf * P3;
+    let r2 = r * r;
+    let s = r + r * r2 * (-1.0 / 6.0 + r2 * (1.0 / 120.0 + r2 * (-1.0 / 5040.0 + r2 / 362_880.0)));
+    let c = 1.0 - 0.5 * r2 + r2 * r2 * (1.0 / 24.0 + r2 * (-1.0 / 720.0 + r2 * (1.0 / 40320.0)));
+    match k & 3 {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
     }
 }
 
@@ -913,6 +940,24 @@ mod tests {
         let mut nan = [f32::NAN];
         swiglu(&mut nan, &[1.0]);
         assert!(nan[0].is_nan());
+    }
+
+    #[test]
+    fn sin_cos_is_close_to_libm() {
+        let mut worst = 0.0f64;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 0.040_95; // ±8190
+            let (s, c) = sin_cos(x);
+            let (es, ec) = libm::sincos(f64::from(x));
+            worst = worst
+                .max((f64::from(s) - es).abs())
+                .max((f64::from(c) - ec).abs());
+        }
+        assert!(worst < 2e-7, "worst absolute error {worst}");
+        assert_eq!(sin_cos(0.0), (0.0, 1.0));
+        let (s, c) = sin_cos(1e6);
+        assert_eq!((s, c), (libm::sinf(1e6), libm::cosf(1e6)));
+        assert!(sin_cos(f32::NAN).0.is_nan());
     }
 
     #[test]
