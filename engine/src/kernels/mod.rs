@@ -634,8 +634,8 @@ pub fn rope_angles(position: f32, frequencies: &[f32], cos: &mut [f32], sin: &mu
 /// target.
 pub fn sin_cos(x: f32) -> (f32, f32) {
     const P1: f32 = 1.570_312_5; // π/2 = P1 + P2 + P3, P1 and P2 with few bits
-    const P2: f32 = 4.837_512_969_970_703e-4;
-    const P3: f32 = 7.549_789_954_891_882e-8;
+    const P2: f32 = 4.837_513e-4;
+    const P3: f32 = 7.549_79e-8;
     if !(libm::fabsf(x) < 8192.0) {
         return (libm::sinf(x), libm::cosf(x));
     }
