@@ -636,7 +636,7 @@ pub fn sin_cos(x: f32) -> (f32, f32) {
     const P1: f32 = 1.570_312_5; // π/2 = P1 + P2 + P3, P1 and P2 with few bits
     const P2: f32 = 4.837_513e-4;
     const P3: f32 = 7.549_79e-8;
-    if !(libm::fabsf(x) < 8192.0) {
+    if x.is_nan() || libm::fabsf(x) >= 8192.0 {
         return (libm::sinf(x), libm::cosf(x));
     }
     let t = x * core::f32::consts::FRAC_2_PI;
