@@ -438,8 +438,8 @@ impl<'a> KvCache<'a> {
             ];
             let at = self.offset(layer, window.start) + kvh * hd;
             let k = keys.get(at..).unwrap_or(&[]);
-            let (q8a, q8b) = (&q8a[..], &q8b[..hd]);
-            let (pa, pb) = (&pa[..], &pb[..hd / 2]);
+            let (q8a, q8b) = (&q8a[..], q8b.get(..hd).unwrap_or(&[]));
+            let (pa, pb) = (&pa[..], pb.get(..hd / 2).unwrap_or(&[]));
             dot_rows_i8_pair(
                 isa,
                 [&mut *sa, &mut *sb],
