@@ -2,6 +2,11 @@
 //! `KANTOR_MODEL` at the model to link into flash (default: the shipped
 //! student, `model/student.safetensors`; override with the KANTOR_MODEL
 //! environment variable, e.g. a model `host-trainer train` just exported).
+//! An int8 model with one scale per row is linked with its layer matrices
+//! reordered for the DSP kernel (`Int8Layout::Interleaved4`: the same
+//! numbers, four rows' words side by side); the expectations of the
+//! on-target test come from the file as it was, so the board checks the
+//! reordering too.
 
 use std::path::{Path, PathBuf};
 
@@ -33,11 +38,63 @@ fn main() {
         "model file {} does not exist",
         model.display()
     );
-    println!("cargo:rustc-env=KANTOR_MODEL={}", model.display());
+    let linked = board_model(&model, &out.join("board-model.safetensors"));
+    println!("cargo:rustc-env=KANTOR_MODEL={}", linked.display());
     println!("cargo:rerun-if-env-changed=KANTOR_MODEL");
     println!("cargo:rerun-if-changed={}", model.display());
     println!("cargo:rerun-if-changed=src/performance.rs");
     expectations(&model, &out.join("expected.rs"));
+}
+
+/// The model file the board links: `model` itself, or (int8 with one scale
+/// per row) a copy at `out` whose layer matrices are in the DSP kernel's
+/// interleaved order, marked by the metadata `int8_layout` = `rows4`.
+fn board_model(model: &Path, out: &Path) -> PathBuf {
+    use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+    let bytes = std::fs::read(model).unwrap();
+    let (Ok((_, header)), Ok(file)) = (
+        SafeTensors::read_metadata(&bytes),
+        SafeTensors::deserialize(&bytes),
+    ) else {
+        return model.to_path_buf(); // the engine's loader says what is wrong
+    };
+    let mut metadata = header.metadata().clone().unwrap_or_default();
+    let per_row = metadata.get("weights").map(String::as_str) == Some("int8")
+        && metadata.get("group_size").map(String::as_str) == Some("row")
+        && !metadata.contains_key("int8_layout");
+    if !per_row {
+        return model.to_path_buf();
+    }
+    let mut data: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in file.tensors() {
+        let shape = view.shape().to_vec();
+        let mut bytes = view.data().to_vec();
+        if name.starts_with("layers.") && view.dtype() == Dtype::I8 {
+            let (rows, cols) = (shape[0], shape[1]);
+            assert!(
+                rows % 4 == 0 && cols % 8 == 0,
+                "{name}: {rows}x{cols} does not fit the interleaved layout"
+            );
+            let mut mixed = vec![0u8; bytes.len()];
+            assert!(kantor_engine::weights::interleave_rows4(
+                &bytes, cols, &mut mixed
+            ));
+            bytes = mixed;
+        }
+        data.push((name, view.dtype(), shape, bytes));
+    }
+    metadata.insert("int8_layout".into(), "rows4".into());
+    let views: Vec<(String, TensorView<'_>)> = data
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            (
+                name.clone(),
+                TensorView::new(*dtype, shape.clone(), bytes).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::tensor::serialize_to_file(views, Some(metadata), out).unwrap();
+    out.to_path_buf()
 }
 
 /// What the on-target test checks the board against, computed here on the

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo fmt --manifest-path firmware/Cargo.toml -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy --manifest-path firmware/Cargo.toml --lib -- -D warnings
+cargo clippy --manifest-path firmware/Cargo.toml --lib --bins -- -D warnings
 cargo test --workspace
 
 # The firmware (and with it the no_std engine) for thumbv7em-none-eabihf.

@@ -4,7 +4,10 @@
 //! `__metadata__`: `format` (= [`FORMAT`]), `vocab_size`, `dim`, `n_layers`,
 //! `n_heads`, `n_kv_heads`, `hidden_dim`, `context`, `rope_theta`,
 //! `norm_eps`, `weights` (`f32`, `f16` or `int8`) and, for int8, `group_size`
-//! (a number, or `row` for one scale per row).
+//! (a number, or `row` for one scale per row). An int8 file may also say
+//! `int8_layout`: `rows` (the default) or `rows4`, the layer matrices in the
+//! Cortex-M4 kernel's order ([`crate::weights::Int8Layout`]; the firmware's
+//! build writes it).
 
 use crate::safetensors::SafeTensors;
 

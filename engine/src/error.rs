@@ -110,6 +110,10 @@ impl Display for TensorProblem {
                 write!(f, "stored as {found:?}, expected {expected:?}")
             }
             TensorProblem::Shape => write!(f, "its shape does not match the configuration"),
+            TensorProblem::Layout => write!(
+                f,
+                "its int8_layout is unknown or does not fit it (rows4 needs one scale per row, rows in fours and columns in eights)"
+            ),
         }
     }
 }

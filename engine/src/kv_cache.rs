@@ -8,13 +8,20 @@
 //!
 //! Generation never stops at the context length. When the cache is full, the
 //! first `sinks` positions (attention sinks: the start of the piece) stay, the
-//! oldest half of the rest is dropped, and the remaining keys are rotated back
-//! so their RoPE positions again run 0, 1, 2, …: the model always sees
-//! positions it was trained on, and a player can run forever.
+//! oldest half of the rest is dropped and the remaining positions move down:
+//! the model always sees distances it was trained on, and a player can run
+//! forever.
+//!
+//! Moved keys are not rotated back. RoPE makes a score depend only on the
+//! distance between query and key, so the cache counts how far it has slid
+//! ([`KvCache::slid`]) and the session rotates each new query and key to its
+//! position *plus* that count; only the sinks, which stay put, meet the query
+//! rotated back by the slide ([`KvCache::attend`]). A slide is a memory move,
+//! and a key is quantized once, when it is written.
 
 use crate::kernels::{
-    dot_rows_i16, dot_rows_i8, exp, pack_pairs, pack_pairs_i16, quantize_with, rope_angles,
-    rope_rotate, scores_f32, softmax, weighted_sum_f32, Isa,
+    dot_rows_i16, dot_rows_i16_pair, dot_rows_i8, dot_rows_i8_pair, exp_nonpositive,
+    quantize_packed, quantize_with, rope_rotate_back, scores_f32, softmax, weighted_sum_f32, Isa,
 };
 
 /// How cache entries are stored.
@@ -108,6 +115,13 @@ impl KvShape {
     pub fn value_stride(&self) -> usize {
         self.capacity.div_ceil(16) * 16
     }
+
+    /// Index of the scale of (`layer`, KV head `kvh`, position `slot`): the
+    /// scales of one head lie side by side, position after position.
+    fn scale_at(&self, layer: usize, kvh: usize, slot: usize) -> usize {
+        (layer * self.kv_heads + kvh) * self.capacity + slot
+    }
+
     /// int8 values in the whole cache (transposed layout).
     pub fn transposed_values(&self) -> usize {
         self.layers * self.row() * self.value_stride()
@@ -116,22 +130,38 @@ impl KvShape {
 
 /// Scratch buffers attention needs.
 #[derive(Debug)]
+///
+/// Attention runs the query heads of a KV head two at a time (each key and
+/// value row is read once for both), so the per-head buffers hold two heads,
+/// one after the other ([`AttentionScratch::sizes`]).
 pub struct AttentionScratch<'s> {
-    /// One score per cached position.
+    /// One score per cached position, two heads.
     pub scores: &'s mut [f32],
-    /// A query (or value) head quantized to int8 (int8 caches).
+    /// Two query (or value) heads quantized to int8 (int8 caches).
     pub query: &'s mut [i8],
     /// The same, packed for the DSP path.
     pub query_packed: &'s mut [u32],
-    /// A head of f32 (dequantizing during eviction).
+    /// A query head rotated back by the slide (for the sinks).
     pub head: &'s mut [f32],
-    /// Q15 cosines and sines of an eviction's rotation (int8 caches), one head wide.
-    pub rotation: &'s mut [i32],
     /// Attention weights as 16-bit integers, one per position of a value row
-    /// ([`KvShape::value_stride`]; int8 caches).
+    /// ([`KvShape::value_stride`]; int8 caches), two heads.
     pub weights: &'s mut [i16],
     /// The same, packed for the DSP path.
     pub weights_packed: &'s mut [u32],
+}
+
+impl AttentionScratch<'_> {
+    /// Lengths of the buffers for `shape`, in field order.
+    pub fn sizes(shape: &KvShape) -> [usize; 6] {
+        let (hd, vs) = (shape.head_dim, shape.value_stride());
+        [2 * shape.capacity, 2 * hd, hd, hd, 2 * vs, vs]
+    }
+}
+
+/// The buffers an int8 query head is quantized into.
+struct KeyScratch<'s> {
+    query: &'s mut [i8],
+    packed: &'s mut [u32],
 }
 
 /// The key/value cache. See the [module documentation](self).
@@ -140,6 +170,18 @@ pub struct KvCache<'a> {
     store: KvStore<'a>,
     shape: KvShape,
     len: usize,
+    slid: u64,
+}
+
+/// Cosines and sines (one per RoPE frequency) of the rotation by
+/// [`KvCache::slid`] positions: what turns a query at its position in the
+/// window into the one the sinks must meet.
+#[derive(Clone, Copy, Debug)]
+pub struct SlideRotation<'r> {
+    /// Cosines.
+    pub cos: &'r [f32],
+    /// Sines.
+    pub sin: &'r [f32],
 }
 
 impl<'a> KvCache<'a> {
@@ -150,7 +192,15 @@ impl<'a> KvCache<'a> {
             store,
             shape,
             len: 0,
+            slid: 0,
         }
+    }
+
+    /// Positions dropped by every slide since the cache was cleared: the
+    /// RoPE positions of new queries and keys run this far ahead of their
+    /// place in the window.
+    pub fn slid(&self) -> u64 {
+        self.slid
     }
 
     /// Cached positions.
@@ -176,14 +226,11 @@ impl<'a> KvCache<'a> {
     /// Forget everything.
     pub fn clear(&mut self) {
         self.len = 0;
+        self.slid = 0;
     }
 
     fn offset(&self, layer: usize, slot: usize) -> usize {
         (layer * self.shape.capacity + slot) * self.shape.row()
-    }
-
-    fn scale_offset(&self, layer: usize, slot: usize) -> usize {
-        (layer * self.shape.capacity + slot) * self.shape.kv_heads
     }
 
     /// Start of the transposed int8 value row of (`layer`, value dimension `d`).
@@ -209,8 +256,8 @@ impl<'a> KvCache<'a> {
             self.shape.row(),
             self.shape.head_dim,
         );
-        let sat = self.scale_offset(layer, self.len);
-        let heads = self.shape.kv_heads;
+        let (shape, len) = (self.shape, self.len);
+        let sat = |h: usize| shape.scale_at(layer, h, len);
         let (slot, stride, first_row) = (
             self.len,
             self.shape.value_stride(),
@@ -232,19 +279,21 @@ impl<'a> KvCache<'a> {
                 key_scales,
                 value_scales,
             } => {
-                if let (Some(k), Some(ks)) = (
-                    keys.get_mut(at..at + row),
-                    key_scales.get_mut(sat..sat + heads),
-                ) {
-                    quantize_with(isa, key, hd, k, ks);
-                }
-                // Values go in column `slot` of the transposed rows.
+                let k_row = keys.get_mut(at..at + row).unwrap_or(&mut []);
                 let q = scratch.query.get_mut(..hd).unwrap_or(&mut []);
-                for (h, (v, vs)) in value
+                for (h, ((k, v), kq)) in key
                     .chunks_exact(hd)
-                    .zip(value_scales.get_mut(sat..sat + heads).unwrap_or(&mut []))
+                    .zip(value.chunks_exact(hd))
+                    .zip(k_row.chunks_exact_mut(hd))
                     .enumerate()
                 {
+                    let (Some(ks), Some(vs)) =
+                        (key_scales.get_mut(sat(h)), value_scales.get_mut(sat(h)))
+                    else {
+                        continue;
+                    };
+                    quantize_with(isa, k, hd, kq, core::slice::from_mut(ks));
+                    // Values go in column `slot` of the transposed rows.
                     quantize_with(isa, v, hd, q, core::slice::from_mut(vs));
                     for (d, &x) in q.iter().enumerate() {
                         if let Some(cell) = values.get_mut(first_row + (h * hd + d) * stride + slot)
@@ -264,7 +313,9 @@ impl<'a> KvCache<'a> {
 
     /// Attention of all query heads `query` (`n_heads * head_dim`) over the
     /// first `len + 1` positions of `layer` (including the one just
-    /// written); the result goes to `out` (same width as `query`).
+    /// written); the result goes to `out` (same width as `query`). Once the
+    /// cache has slid, `slide` is the rotation by [`KvCache::slid`]: the
+    /// sinks' scores use each query head rotated back by it.
     ///
     /// Float caches: softmax, then the probability-weighted sum of values in
     /// f32. Int8 caches run on integers: scores are exact dot products of the
@@ -279,84 +330,279 @@ impl<'a> KvCache<'a> {
         query: &[f32],
         out: &mut [f32],
         scratch: &mut AttentionScratch<'_>,
+        slide: Option<SlideRotation<'_>>,
+    ) {
+        let hd = self.shape.head_dim.max(1);
+        let slide = slide.filter(|_| self.slid > 0);
+        let heads = query.len() / hd;
+        let group = (heads / self.shape.kv_heads.max(1)).max(1);
+        let mut h = 0;
+        while h < heads {
+            let kvh = h / group;
+            // Two query heads at a time where they share the KV head.
+            let n = if h + 1 < heads && (h + 1) / group == kvh {
+                2
+            } else {
+                1
+            };
+            let range = h * hd..(h + n) * hd;
+            if let (Some(q), Some(o)) = (query.get(range.clone()), out.get_mut(range)) {
+                self.attend_heads(isa, layer, kvh, q, o, scratch, slide);
+            }
+            h += n;
+        }
+    }
+
+    /// Attention of one or two query heads (`q` and `out`: that many heads)
+    /// over KV head `kvh` of `layer`.
+    #[allow(clippy::too_many_arguments)]
+    fn attend_heads(
+        &self,
+        isa: Isa,
+        layer: usize,
+        kvh: usize,
+        q: &[f32],
+        out: &mut [f32],
+        scratch: &mut AttentionScratch<'_>,
+        slide: Option<SlideRotation<'_>>,
+    ) {
+        let (hd, cap) = (self.shape.head_dim, self.shape.capacity);
+        let positions = (self.len + 1).min(cap);
+        let sinks = slide.map_or(0, |_| self.shape.sinks.min(positions));
+        self.window_scores(isa, layer, kvh, q, sinks..positions, scratch);
+        if let Some(slide) = slide {
+            for (i, qi) in q.chunks_exact(hd).enumerate() {
+                let AttentionScratch {
+                    scores,
+                    query,
+                    query_packed,
+                    head,
+                    ..
+                } = scratch;
+                let (Some(back), Some(s)) =
+                    (head.get_mut(..hd), scores.get_mut(i * cap..i * cap + sinks))
+                else {
+                    continue;
+                };
+                back.copy_from_slice(qi);
+                rope_rotate_back(back, slide.cos, slide.sin);
+                let keys = KeyScratch {
+                    query,
+                    packed: query_packed,
+                };
+                self.scores(isa, layer, kvh, back, 0, s, keys);
+            }
+        }
+        self.weigh(isa, layer, kvh, out, scratch);
+    }
+
+    /// Scores of each query head of `q` over positions `window` of KV head
+    /// `kvh`, into its part of `scratch.scores`: int8 caches read each key
+    /// once for a pair of heads.
+    fn window_scores(
+        &self,
+        isa: Isa,
+        layer: usize,
+        kvh: usize,
+        q: &[f32],
+        window: core::ops::Range<usize>,
+        scratch: &mut AttentionScratch<'_>,
+    ) {
+        let (hd, cap) = (self.shape.head_dim, self.shape.capacity);
+        let AttentionScratch {
+            scores,
+            query,
+            query_packed,
+            ..
+        } = scratch;
+        let (sa, sb) = scores.split_at_mut(cap.min(scores.len()));
+        let (sa, sb) = (
+            sa.get_mut(window.clone()).unwrap_or(&mut []),
+            sb.get_mut(window.clone()).unwrap_or(&mut []),
+        );
+        let pair = q.len() == 2 * hd && query.len() >= 2 * hd && query_packed.len() >= hd;
+        if let (
+            KvStore::Int8 {
+                keys, key_scales, ..
+            },
+            true,
+        ) = (&self.store, pair)
+        {
+            let (qa, qb) = q.split_at(hd);
+            let (q8a, q8b) = query.split_at_mut(hd);
+            let (pa, pb) = query_packed.split_at_mut(hd / 2);
+            let scale = 1.0 / libm::sqrtf(hd as f32);
+            let qs = [
+                quantize_query(isa, qa, q8a, pa),
+                quantize_query(isa, qb, q8b, pb),
+            ];
+            let at = self.offset(layer, window.start) + kvh * hd;
+            let k = keys.get(at..).unwrap_or(&[]);
+            let (q8a, q8b) = (&q8a[..], q8b.get(..hd).unwrap_or(&[]));
+            let (pa, pb) = (&pa[..], pb.get(..hd / 2).unwrap_or(&[]));
+            dot_rows_i8_pair(
+                isa,
+                [&mut *sa, &mut *sb],
+                bytemuck::cast_slice(k),
+                self.shape.row(),
+                [q8a, q8b],
+                [pa, pb],
+            );
+            let ks = key_scales
+                .get(self.shape.scale_at(layer, kvh, window.start)..)
+                .unwrap_or(&[]);
+            for (s, q_scale) in [sa, sb].into_iter().zip(qs) {
+                let qs = q_scale * scale;
+                for (s, &ks) in s.iter_mut().zip(ks) {
+                    *s *= qs * ks;
+                }
+            }
+            return;
+        }
+        for (qi, s) in q.chunks_exact(hd).zip([sa, sb]) {
+            let keys = KeyScratch {
+                query,
+                packed: query_packed,
+            };
+            self.scores(isa, layer, kvh, qi, window.start, s, keys);
+        }
+    }
+
+    /// Scores of query head `q` against the keys of KV head `kvh` at
+    /// positions `from..from + scores.len()` of `layer`, scaled by
+    /// 1/√head_dim.
+    #[allow(clippy::too_many_arguments)]
+    fn scores(
+        &self,
+        isa: Isa,
+        layer: usize,
+        kvh: usize,
+        q: &[f32],
+        from: usize,
+        scores: &mut [f32],
+        scratch: KeyScratch<'_>,
     ) {
         let hd = self.shape.head_dim;
-        let positions = (self.len + 1).min(self.shape.capacity);
-        let heads = query.len() / hd.max(1);
-        let group = (heads / self.shape.kv_heads.max(1)).max(1);
         let scale = 1.0 / libm::sqrtf(hd as f32);
-        let base = self.offset(layer, 0);
-        let scale_base = self.scale_offset(layer, 0);
         let row = self.shape.row();
-        let kv_heads = self.shape.kv_heads;
-        for (h, (q, o)) in query
-            .chunks_exact(hd)
-            .zip(out.chunks_exact_mut(hd))
-            .enumerate()
-        {
-            let kvh = h / group;
-            let head_at = |t: usize| base + t * row + kvh * hd;
-            let scale_at = |t: usize| scale_base + t * kv_heads + kvh;
-            let scores = scratch.scores.get_mut(..positions).unwrap_or(&mut []);
-            match &self.store {
-                KvStore::F32 { keys, values } => {
-                    let (k, v) = (
-                        keys.get(head_at(0)..).unwrap_or(&[]),
-                        values.get(head_at(0)..).unwrap_or(&[]),
-                    );
-                    scores_f32(isa, scores, k, row, q);
-                    for s in scores.iter_mut() {
-                        *s *= scale;
-                    }
-                    softmax(scores);
-                    weighted_sum_f32(isa, o, v, row, scores);
+        let head_at = |t: usize| self.offset(layer, from + t) + kvh * hd;
+        match &self.store {
+            KvStore::F32 { keys, .. } => {
+                let k = keys.get(head_at(0)..).unwrap_or(&[]);
+                scores_f32(isa, scores, k, row, q);
+                for s in scores.iter_mut() {
+                    *s *= scale;
                 }
-                KvStore::F16 { keys, values } => {
-                    for (t, s) in scores.iter_mut().enumerate() {
-                        let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
-                        *s = q.iter().zip(k).fold(0.0f32, |a, (x, &y)| {
-                            a + x * half::f16::from_bits(y).to_f32()
-                        }) * scale;
-                    }
-                    softmax(scores);
+            }
+            KvStore::F16 { keys, .. } => {
+                for (t, s) in scores.iter_mut().enumerate() {
+                    let k = keys.get(head_at(t)..head_at(t) + hd).unwrap_or(&[]);
+                    *s = q.iter().zip(k).fold(0.0f32, |a, (x, &y)| {
+                        a + x * half::f16::from_bits(y).to_f32()
+                    }) * scale;
+                }
+            }
+            KvStore::Int8 {
+                keys, key_scales, ..
+            } => {
+                let qs = quantize_query(isa, q, scratch.query, scratch.packed) * scale;
+                let (q8, packed) = (
+                    scratch.query.get(..hd).unwrap_or(&[]),
+                    scratch.packed.get(..hd / 2).unwrap_or(&[]),
+                );
+                let k = keys.get(head_at(0)..).unwrap_or(&[]);
+                dot_rows_i8(isa, scores, bytemuck::cast_slice(k), row, q8, packed);
+                let ks = key_scales
+                    .get(self.shape.scale_at(layer, kvh, from)..)
+                    .unwrap_or(&[]);
+                for (s, &ks) in scores.iter_mut().zip(ks) {
+                    *s *= qs * ks;
+                }
+            }
+        }
+    }
+
+    /// Softmax of each head's scores in `scratch.scores` and the weighted
+    /// sum of KV head `kvh`'s values at those positions of `layer`, into
+    /// `out` (one or two heads).
+    fn weigh(
+        &self,
+        isa: Isa,
+        layer: usize,
+        kvh: usize,
+        out: &mut [f32],
+        scratch: &mut AttentionScratch<'_>,
+    ) {
+        let (hd, cap) = (self.shape.head_dim, self.shape.capacity);
+        let positions = (self.len + 1).min(cap);
+        let row = self.shape.row();
+        let head_at = |t: usize| self.offset(layer, t) + kvh * hd;
+        let (vs_len, padded) = (self.shape.value_stride(), positions.div_ceil(16) * 16);
+        let AttentionScratch {
+            scores,
+            weights,
+            weights_packed,
+            ..
+        } = scratch;
+        match &self.store {
+            KvStore::F32 { values, .. } => {
+                for (o, s) in out.chunks_exact_mut(hd).zip(scores.chunks_mut(cap)) {
+                    let s = s.get_mut(..positions).unwrap_or(&mut []);
+                    softmax(s);
+                    let v = values.get(head_at(0)..).unwrap_or(&[]);
+                    weighted_sum_f32(isa, o, v, row, s);
+                }
+            }
+            KvStore::F16 { values, .. } => {
+                for (o, s) in out.chunks_exact_mut(hd).zip(scores.chunks_mut(cap)) {
+                    let s = s.get_mut(..positions).unwrap_or(&mut []);
+                    softmax(s);
                     o.fill(0.0);
-                    for (t, &p) in scores.iter().enumerate() {
+                    for (t, &p) in s.iter().enumerate() {
                         let at = head_at(t);
                         for (x, &v) in o.iter_mut().zip(values.get(at..at + hd).unwrap_or(&[])) {
                             *x += p * half::f16::from_bits(v).to_f32();
                         }
                     }
                 }
-                KvStore::Int8 {
-                    keys,
-                    values,
-                    key_scales,
-                    value_scales,
-                } => {
-                    let mut q_scale = [0.0f32];
-                    let q8 = scratch.query.get_mut(..hd).unwrap_or(&mut []);
-                    quantize_with(isa, q, hd, q8, &mut q_scale);
-                    let packed = scratch.query_packed.get_mut(..hd / 2).unwrap_or(&mut []);
-                    if isa == Isa::ArmDsp {
-                        pack_pairs(q8, packed);
-                    }
-                    let qs = q_scale[0] * scale;
-                    let k = keys.get(head_at(0)..).unwrap_or(&[]);
-                    dot_rows_i8(isa, scores, bytemuck::cast_slice(k), row, q8, packed);
-                    for (t, s) in scores.iter_mut().enumerate() {
-                        let ks = key_scales.get(scale_at(t)).copied().unwrap_or(0.0);
-                        *s *= qs * ks;
-                    }
-                    let vs = |t: usize| value_scales.get(scale_at(t)).copied().unwrap_or(0.0);
-                    let c =
-                        integer_weights(isa, scores, vs, scratch.weights, scratch.weights_packed);
-                    let padded = positions.div_ceil(16) * 16;
-                    let w = scratch.weights.get(..padded).unwrap_or(&[]);
-                    let wp = scratch.weights_packed.get(..padded / 2).unwrap_or(&[]);
-                    let at = self.value_row(layer, kvh * hd);
-                    let v = values.get(at..).unwrap_or(&[]);
-                    let stride = self.shape.value_stride();
-                    dot_rows_i16(isa, o, bytemuck::cast_slice(v), stride, w, wp);
+            }
+            KvStore::Int8 {
+                values,
+                value_scales,
+                ..
+            } => {
+                let vs = value_scales
+                    .get(self.shape.scale_at(layer, kvh, 0)..)
+                    .unwrap_or(&[]);
+                let mut c = [0.0f32; 2];
+                let heads = out.len() / hd.max(1);
+                for (i, c) in c.iter_mut().enumerate().take(heads) {
+                    let s = scores
+                        .get_mut(i * cap..i * cap + positions)
+                        .unwrap_or(&mut []);
+                    let w = weights
+                        .get_mut(i * vs_len..(i + 1) * vs_len)
+                        .unwrap_or(&mut []);
+                    let p = weights_packed
+                        .get_mut(i * vs_len / 2..(i + 1) * vs_len / 2)
+                        .unwrap_or(&mut []);
+                    *c = integer_weights(isa, s, vs, w, p);
+                }
+                let w = |i: usize| weights.get(i * vs_len..i * vs_len + padded).unwrap_or(&[]);
+                let p = |i: usize| {
+                    weights_packed
+                        .get(i * vs_len / 2..(i * vs_len + padded) / 2)
+                        .unwrap_or(&[])
+                };
+                let v = values.get(self.value_row(layer, kvh * hd)..).unwrap_or(&[]);
+                let v: &[u8] = bytemuck::cast_slice(v);
+                if out.len() == 2 * hd {
+                    let (oa, ob) = out.split_at_mut(hd);
+                    dot_rows_i16_pair(isa, [oa, ob], v, vs_len, [w(0), w(1)], [p(0), p(1)]);
+                } else {
+                    dot_rows_i16(isa, out, v, vs_len, w(0), p(0));
+                }
+                for (o, c) in out.chunks_exact_mut(hd).zip(c) {
                     for x in o.iter_mut() {
                         *x *= c;
                     }
@@ -366,15 +612,9 @@ impl<'a> KvCache<'a> {
     }
 
     /// Make room: keep the sinks, drop the oldest [`KvShape::evicted`]
-    /// positions after them, move the rest down and rotate their keys back
-    /// by as many positions. Returns the number of positions dropped.
-    pub fn evict(
-        &mut self,
-        frequencies: &[f32],
-        cos: &mut [f32],
-        sin: &mut [f32],
-        scratch: &mut AttentionScratch<'_>,
-    ) -> usize {
+    /// positions after them and move the rest down; [`KvCache::slid`] grows
+    /// by as many. Returns the number of positions dropped.
+    pub fn evict(&mut self) -> usize {
         let shape = self.shape;
         let drop = shape.evicted().min(self.len.saturating_sub(shape.sinks));
         if drop == 0 {
@@ -385,11 +625,6 @@ impl<'a> KvCache<'a> {
             let from = self.offset(layer, shape.sinks + drop);
             let to = self.offset(layer, shape.sinks);
             let n = keep * shape.row();
-            let (sfrom, sto) = (
-                self.scale_offset(layer, shape.sinks + drop),
-                self.scale_offset(layer, shape.sinks),
-            );
-            let sn = keep * shape.kv_heads;
             let first_row = self.value_row(layer, 0);
             match &mut self.store {
                 KvStore::F32 { keys, values } => {
@@ -407,8 +642,11 @@ impl<'a> KvCache<'a> {
                     value_scales,
                 } => {
                     move_within(keys, from, to, n);
-                    move_within(key_scales, sfrom, sto, sn);
-                    move_within(value_scales, sfrom, sto, sn);
+                    for kvh in 0..shape.kv_heads {
+                        let r = shape.scale_at(layer, kvh, 0);
+                        move_within(key_scales, r + shape.sinks + drop, r + shape.sinks, keep);
+                        move_within(value_scales, r + shape.sinks + drop, r + shape.sinks, keep);
+                    }
                     let stride = shape.value_stride();
                     for d in 0..shape.row() {
                         let r = first_row + d * stride;
@@ -417,94 +655,21 @@ impl<'a> KvCache<'a> {
                 }
             }
         }
-        // Rotate the moved keys back by `drop` positions.
-        rope_angles(-(drop as f32), frequencies, cos, sin);
-        let hd = shape.head_dim;
-        let half = hd / 2;
-        // int8 keys rotate in fixed point (cosines and sines in Q15).
-        let q15 = |v: f32| {
-            let r = v * 32768.0;
-            (r + if r < 0.0 { -0.5 } else { 0.5 }) as i32
-        };
-        let rotation = scratch.rotation.get_mut(..hd).unwrap_or(&mut []);
-        for (i, r) in rotation.iter_mut().enumerate() {
-            *r = if i < half {
-                cos.get(i).copied().map_or(0, q15)
-            } else {
-                sin.get(i - half).copied().map_or(0, q15)
-            };
-        }
-        let head = scratch.head.get_mut(..hd).unwrap_or(&mut []);
-        for layer in 0..shape.layers {
-            for slot in shape.sinks..shape.sinks + keep {
-                for kvh in 0..shape.kv_heads {
-                    let at = self.offset(layer, slot) + kvh * hd;
-                    let sat = self.scale_offset(layer, slot) + kvh;
-                    match &mut self.store {
-                        KvStore::F32 { keys, .. } => {
-                            if let Some(k) = keys.get_mut(at..at + hd) {
-                                rope_rotate(k, cos, sin);
-                            }
-                        }
-                        KvStore::F16 { keys, .. } => {
-                            if let Some(k) = keys.get_mut(at..at + hd) {
-                                for (x, &b) in head.iter_mut().zip(k.iter()) {
-                                    *x = half::f16::from_bits(b).to_f32();
-                                }
-                                rope_rotate(head, cos, sin);
-                                for (b, &x) in k.iter_mut().zip(head.iter()) {
-                                    *b = half::f16::from_f32(x).to_bits();
-                                }
-                            }
-                        }
-                        KvStore::Int8 {
-                            keys, key_scales, ..
-                        } => {
-                            if let (Some(k), Some(s)) =
-                                (keys.get_mut(at..at + hd), key_scales.get_mut(sat))
-                            {
-                                rotate_int8(k, s, rotation);
-                            }
-                        }
-                    }
-                }
-            }
-        }
         self.len -= drop;
+        self.slid = self.slid.saturating_add(drop as u64);
         drop
     }
 }
 
-/// Rotate one int8 key head (scale `scale`) by the angles whose Q15 cosines
-/// and sines are `rotation` (`[cos; half] ++ [sin; half]`), and quantize it
-/// again to the largest magnitude: exact integer arithmetic (the same bits on
-/// every target) and one float rescale. The products fit an i32: |a·c − b·s|
-/// ≤ 127·2¹⁵·√2, and times 254 still below 2³¹.
-fn rotate_int8(k: &mut [i8], scale: &mut f32, rotation: &[i32]) {
-    let half = k.len() / 2;
-    let (lo, hi) = k.split_at_mut(half);
-    let (c, s) = rotation.split_at(half.min(rotation.len()));
-    let mut max = 0i32;
-    for (((a, b), &c), &s) in lo.iter().zip(hi.iter()).zip(c).zip(s) {
-        let (a, b) = (i32::from(*a), i32::from(*b));
-        max = max.max((a * c - b * s).abs()).max((a * s + b * c).abs());
-    }
-    if max == 0 {
-        k.fill(0);
-        *scale = 0.0;
-        return;
-    }
-    // round(v · 127 / max), half away from zero, by an exact division.
-    let requantize = |v: i32| {
-        let n = 2 * 127 * v;
-        (n + n.signum() * max).checked_div(2 * max).unwrap_or(0) as i8
-    };
-    for (((a, b), &c), &s) in lo.iter_mut().zip(hi.iter_mut()).zip(c).zip(s) {
-        let (x, y) = (i32::from(*a), i32::from(*b));
-        *a = requantize(x * c - y * s);
-        *b = requantize(x * s + y * c);
-    }
-    *scale *= max as f32 / (127.0 * 32768.0);
+/// Quantize query head `q` into `q8` (and, for the DSP path, its lane pairs
+/// into `packed`); returns its scale.
+fn quantize_query(isa: Isa, q: &[f32], q8: &mut [i8], packed: &mut [u32]) -> f32 {
+    let hd = q.len();
+    let mut scale = [0.0f32];
+    let q8 = q8.get_mut(..hd).unwrap_or(&mut []);
+    let packed = packed.get_mut(..hd / 2).unwrap_or(&mut []);
+    quantize_packed(isa, q, hd, q8, packed, &mut scale);
+    scale[0]
 }
 
 /// Turn `scores` (one per position) into 16-bit attention weights for the
@@ -517,7 +682,7 @@ fn rotate_int8(k: &mut [i8], scale: &mut f32, rotation: &[i32]) {
 fn integer_weights(
     isa: Isa,
     scores: &mut [f32],
-    vs: impl Fn(usize) -> f32,
+    vs: &[f32],
     weights: &mut [i16],
     packed: &mut [u32],
 ) -> f32 {
@@ -529,33 +694,43 @@ fn integer_weights(
             max = s;
         }
     }
-    for s in scores.iter_mut() {
-        *s = exp(*s - max);
-    }
-    let mut sum = 0.0f32;
-    let mut max_w = 0.0f32;
-    for (t, s) in scores.iter_mut().enumerate() {
-        sum += *s;
-        *s *= vs(t);
+    let (mut sum, mut max_w) = (0.0f32, 0.0f32);
+    let vs = vs.iter().copied().chain(core::iter::repeat(0.0));
+    for (s, v) in scores.iter_mut().zip(vs) {
+        let e = exp_nonpositive(*s - max);
+        sum += e;
+        *s = e * v;
         if *s > max_w {
             max_w = *s;
         }
     }
     let weights = weights.get_mut(..padded).unwrap_or(&mut []);
+    let packed = packed.get_mut(..padded / 2).unwrap_or(&mut []);
     if !(max_w > 0.0 && max_w.is_finite() && sum > 0.0) {
         weights.fill(0);
+        packed.fill(0);
         return 0.0;
     }
     let qmax = (i32::MAX as usize / (128 * padded.max(1))).min(32767) as f32;
     let inv = qmax / max_w;
+    // s ≥ 0: adding 0.5 and truncating rounds to nearest.
+    let weight = |s: f32| (s * inv + 0.5) as i32 as i16;
+    if isa == Isa::ArmDsp {
+        // Straight into the DSP kernel's lane pairs (see `pack_pairs_i16`).
+        let lane = |s: Option<&f32>| u32::from(s.map_or(0, |&s| weight(s)) as u16);
+        for (i, p) in packed.chunks_exact_mut(2).enumerate() {
+            let at = |j: usize| scores.get(4 * i + j);
+            if let [a, b] = p {
+                *a = lane(at(0)) | (lane(at(2)) << 16);
+                *b = lane(at(1)) | (lane(at(3)) << 16);
+            }
+        }
+        return max_w / qmax / sum;
+    }
     for (w, &s) in weights.iter_mut().zip(scores.iter()) {
-        // s ≥ 0: adding 0.5 and truncating rounds to nearest.
-        *w = (s * inv + 0.5) as i32 as i16;
+        *w = weight(s);
     }
     weights.get_mut(positions..).unwrap_or(&mut []).fill(0);
-    if isa == Isa::ArmDsp {
-        pack_pairs_i16(weights, packed.get_mut(..padded / 2).unwrap_or(&mut []));
-    }
     max_w / qmax / sum
 }
 
@@ -577,44 +752,136 @@ fn move_within<T: Copy>(slice: &mut [T], from: usize, to: usize, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::{rope_angles, rope_angles_far, rope_frequencies, rope_rotate};
+
+    const HD: usize = 8;
+    const CAP: usize = 16;
+    type Head = [f32; HD];
+
+    fn rotated(raw: &Head, position: u64, freq: &[f32]) -> Head {
+        let (mut cos, mut sin, mut out) = ([0.0; HD / 2], [0.0; HD / 2], *raw);
+        rope_angles(position as f32, freq, &mut cos, &mut sin);
+        rope_rotate(&mut out, &cos, &sin);
+        out
+    }
+
+    /// Write `heads` (raw keys and values) into a cache of precision `kv`
+    /// (2 sinks, sliding by 7 whenever full), each key rotated to its place
+    /// plus the positions slid, and attend with `raw_q` at the last one's
+    /// position. Returns the output and the positions attended over.
+    fn attention(kv: KvPrecision, heads: &[(Head, Head)], raw_q: &Head) -> (Head, usize) {
+        let shape = KvShape {
+            layers: 1,
+            capacity: CAP,
+            kv_heads: 1,
+            head_dim: HD,
+            sinks: 2,
+        };
+        let (mut kf, mut vf) = ([0.0f32; CAP * HD], [0.0f32; CAP * HD]);
+        let (mut kh, mut vh) = ([0u16; CAP * HD], [0u16; CAP * HD]);
+        let (mut k8, mut v8) = ([0i8; CAP * HD], [0i8; CAP * HD]);
+        let (mut ks, mut vs) = ([0.0f32; CAP], [0.0f32; CAP]);
+        let store = match kv {
+            KvPrecision::F32 => KvStore::F32 {
+                keys: &mut kf,
+                values: &mut vf,
+            },
+            KvPrecision::F16 => KvStore::F16 {
+                keys: &mut kh,
+                values: &mut vh,
+            },
+            KvPrecision::Int8 => KvStore::Int8 {
+                keys: &mut k8,
+                values: &mut v8,
+                key_scales: &mut ks,
+                value_scales: &mut vs,
+            },
+        };
+        let mut cache = KvCache::new(store, shape);
+        let mut freq = [0.0f32; HD / 2];
+        rope_frequencies(10_000.0, HD, &mut freq);
+        let (mut scores, mut q8, mut qp, mut head) =
+            ([0.0; CAP], [0i8; HD], [0u32; HD / 2], [0.0; HD]);
+        let (mut w, mut wp) = ([0i16; CAP], [0u32; CAP / 2]);
+        let mut scratch = AttentionScratch {
+            scores: &mut scores,
+            query: &mut q8,
+            query_packed: &mut qp,
+            head: &mut head,
+            weights: &mut w,
+            weights_packed: &mut wp,
+        };
+        let mut out = [0.0f32; HD];
+        for (i, (k, v)) in heads.iter().enumerate() {
+            if cache.is_full() {
+                cache.evict();
+            }
+            let position = cache.len() as u64 + cache.slid();
+            cache.write(
+                Isa::Portable,
+                0,
+                &rotated(k, position, &freq),
+                v,
+                &mut scratch,
+            );
+            if i + 1 < heads.len() {
+                cache.advance();
+                continue;
+            }
+            let (mut cos, mut sin) = ([0.0; HD / 2], [0.0; HD / 2]);
+            rope_angles_far(cache.slid(), &freq, &mut cos, &mut sin);
+            let slide = SlideRotation {
+                cos: &cos,
+                sin: &sin,
+            };
+            let q = rotated(raw_q, position, &freq);
+            cache.attend(Isa::Portable, 0, &q, &mut out, &mut scratch, Some(slide));
+        }
+        (out, cache.len() + 1)
+    }
 
     #[test]
-    fn int8_rotation_follows_the_float_rotation() {
-        let mut seed = 99u32;
+    fn a_slid_cache_attends_like_a_fresh_cache_of_the_kept_positions() {
+        let mut seed = 7u32;
         let mut next = || {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            (seed >> 16) as u8 as i8
+            f32::from((seed >> 16) as u16) / 16384.0 - 2.0
         };
-        let mut freq = [0.0f32; 16];
-        crate::kernels::rope_frequencies(10_000.0, 32, &mut freq);
-        for drop in [1.0f32, 7.0, 62.0] {
-            let (mut cos, mut sin) = ([0.0f32; 16], [0.0f32; 16]);
-            rope_angles(-drop, &freq, &mut cos, &mut sin);
-            let q15 = |v: f32| (v * 32768.0 + if v < 0.0 { -0.5 } else { 0.5 }) as i32;
-            let mut rotation = [0i32; 32];
-            for i in 0..16 {
-                rotation[i] = q15(cos[i]);
-                rotation[16 + i] = q15(sin[i]);
+        let heads: [(Head, Head); 33] = core::array::from_fn(|_| {
+            (
+                core::array::from_fn(|_| next()),
+                core::array::from_fn(|_| next()),
+            )
+        });
+        let q: Head = core::array::from_fn(|_| next());
+        for (kv, tolerance) in [
+            (KvPrecision::F32, 1e-5),
+            (KvPrecision::F16, 1e-2),
+            (KvPrecision::Int8, 5e-2),
+        ] {
+            // 33 heads into 16 places: the cache slides three times.
+            let (slid, positions) = attention(kv, &heads, &q);
+            assert!(positions < CAP && positions > 2);
+            // What it keeps: the two sinks and the newest heads, which a
+            // cache that never slid holds at their places in the window.
+            let mut kept: heapless::Vec<(Head, Head), CAP> = heapless::Vec::new();
+            let newest = &heads[heads.len() - (positions - 2)..];
+            for h in heads[..2].iter().chain(newest) {
+                kept.push(*h).unwrap();
             }
-            for _ in 0..50 {
-                let mut k = [0i8; 32];
-                k.iter_mut().for_each(|v| *v = next().clamp(-127, 127));
-                let mut scale = 0.02f32;
-                let mut float = [0.0f32; 32];
-                for (f, &q) in float.iter_mut().zip(&k) {
-                    *f = f32::from(q) * scale;
-                }
-                rope_rotate(&mut float, &cos, &sin);
-                rotate_int8(&mut k, &mut scale, &rotation);
-                let max = float.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                assert!((scale * 127.0 - max).abs() <= max * 1e-3, "{scale} {max}");
-                for (f, &q) in float.iter().zip(&k) {
-                    assert!(
-                        (f32::from(q) * scale - f).abs() <= 0.51 * scale + 1e-6,
-                        "{f} {q}"
-                    );
-                }
+            let (fresh, fresh_positions) = attention(kv, &kept, &q);
+            assert_eq!(fresh_positions, positions);
+            for (a, b) in slid.iter().zip(&fresh) {
+                assert!((a - b).abs() <= tolerance, "{kv:?}: {slid:?} vs {fresh:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_slide_is_only_a_move_and_counts_the_positions_dropped() {
+        let (heads, q) = ([([0.5f32; HD], [0.25f32; HD]); 17], [1.0f32; HD]);
+        let (_, positions) = attention(KvPrecision::F32, &heads, &q);
+        // 16 fill the cache; the 17th drops 7 after the 2 sinks.
+        assert_eq!(positions, CAP - 7 + 1);
     }
 }

@@ -119,7 +119,7 @@ impl Sampler {
         let inv_t = 1.0 / t.clamp(1e-6, 1e6);
         let mut total = 0.0f32;
         for &c in candidates.iter() {
-            let p = crate::kernels::exp((logits[usize::from(c)] - best) * inv_t);
+            let p = crate::kernels::exp_nonpositive((logits[usize::from(c)] - best) * inv_t);
             // A masked candidate (−∞) has probability 0, never NaN.
             let p = if p > 0.0 { p } else { 0.0 };
             logits[usize::from(c)] = p;

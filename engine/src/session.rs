@@ -11,10 +11,10 @@
 
 use crate::config::WeightFormat;
 use crate::kernels::{
-    dequantize_row, matvec, pack_pairs, quantize_with, rmsnorm, rope_angles, rope_frequencies,
-    rope_rotate, swiglu, Isa, QuantizedVector,
+    dequantize_row, matvec, quantize_packed, rmsnorm, rope_add_angles, rope_angles,
+    rope_angles_far, rope_frequencies, rope_rotate, swiglu, Isa, QuantizedVector,
 };
-use crate::kv_cache::{AttentionScratch, KvCache, KvPrecision, KvShape, KvStore};
+use crate::kv_cache::{AttentionScratch, KvCache, KvPrecision, KvShape, KvStore, SlideRotation};
 use crate::model::Model;
 use crate::sampler::Sampler;
 
@@ -115,13 +115,14 @@ struct RunState<'b> {
     frequencies: &'b mut [f32],
     cos: &'b mut [f32],
     sin: &'b mut [f32],
+    /// Cosines and sines of the rotation by the positions the cache slid.
+    slide_cos: &'b mut [f32],
+    slide_sin: &'b mut [f32],
     /// Attention scratch.
     scores: &'b mut [f32],
     query8: &'b mut [i8],
     query_packed: &'b mut [u32],
     head: &'b mut [f32],
-    /// Q15 cosines and sines of a cache slide's key rotation.
-    rotation: &'b mut [i32],
     /// Attention weights as 16-bit integers (int8 caches), and packed for the DSP path.
     attention_weights: &'b mut [i16],
     attention_weights_packed: &'b mut [u32],
@@ -173,17 +174,17 @@ fn carve<'b>(
     );
     let half = c.head_dim() / 2;
     let (frequencies, cos, sin) = (arena.take(half), arena.take(half), arena.take(half));
+    let (slide_cos, slide_sin) = (arena.take(half), arena.take(half));
+    let [n_scores, n_query, n_packed, n_head, n_weights, n_weights_packed] =
+        AttentionScratch::sizes(&shape);
     let (scores, query8, query_packed, head) = (
-        arena.take(c.context),
-        arena.take(c.head_dim()),
-        arena.take(c.head_dim() / 2),
-        arena.take(c.head_dim()),
+        arena.take(n_scores),
+        arena.take(n_query),
+        arena.take(n_packed),
+        arena.take(n_head),
     );
-    let rotation = arena.take(c.head_dim());
-    let (attention_weights, attention_weights_packed) = (
-        arena.take(shape.value_stride()),
-        arena.take(shape.value_stride() / 2),
-    );
+    let (attention_weights, attention_weights_packed) =
+        (arena.take(n_weights), arena.take(n_weights_packed));
     let order = arena.take(c.vocab_size);
     let store = match options.kv {
         KvPrecision::F32 => {
@@ -231,11 +232,12 @@ fn carve<'b>(
         frequencies: frequencies?,
         cos: cos?,
         sin: sin?,
+        slide_cos: slide_cos?,
+        slide_sin: slide_sin?,
         scores: scores?,
         query8: query8?,
         query_packed: query_packed?,
         head: head?,
-        rotation: rotation?,
         attention_weights: attention_weights?,
         attention_weights_packed: attention_weights_packed?,
         order: order?,
@@ -264,10 +266,7 @@ fn prepare<'s>(
     let values = buffers.values.get_mut(..x.len())?;
     let packed = buffers.packed.get_mut(..x.len() / 2)?;
     let scales = buffers.scales.get_mut(..x.len() / group_size.max(1))?;
-    quantize_with(isa, x, group_size, values, scales);
-    if isa == Isa::ArmDsp {
-        pack_pairs(values, packed);
-    }
+    quantize_packed(isa, x, group_size, values, packed, scales);
     Some(QuantizedVector {
         values,
         packed,
@@ -395,11 +394,12 @@ impl<'m, 'b> Session<'m, 'b> {
             frequencies,
             cos,
             sin,
+            slide_cos,
+            slide_sin,
             scores,
             query8,
             query_packed,
             head,
-            rotation,
             attention_weights,
             attention_weights_packed,
             order: _,
@@ -409,7 +409,6 @@ impl<'m, 'b> Session<'m, 'b> {
             query: query8,
             query_packed,
             head,
-            rotation,
             weights: attention_weights,
             weights_packed: attention_weights_packed,
         };
@@ -419,15 +418,24 @@ impl<'m, 'b> Session<'m, 'b> {
             scales: xq_scales,
         };
         if self.cache.is_full() {
-            self.cache.evict(frequencies, cos, sin, &mut scratch);
+            self.cache.evict();
             self.evictions = self.evictions.saturating_add(1);
+            rope_angles_far(self.cache.slid(), frequencies, slide_cos, slide_sin);
         }
         let hd = c.head_dim();
         let format = c.weights;
         let isa = self.isa;
 
         dequantize_row(x, &w.embedding, usize::from(token));
+        // RoPE position: the place in the window plus the positions slid.
         rope_angles(self.cache.len() as f32, frequencies, cos, sin);
+        let slide = (self.cache.slid() > 0).then(|| {
+            rope_add_angles(cos, sin, slide_cos, slide_sin);
+            SlideRotation {
+                cos: slide_cos,
+                sin: slide_sin,
+            }
+        });
 
         for (l, layer) in w.layers.iter().enumerate() {
             // Attention block.
@@ -440,7 +448,7 @@ impl<'m, 'b> Session<'m, 'b> {
                 rope_rotate(h, cos, sin);
             }
             self.cache.write(isa, l, k, v, &mut scratch);
-            self.cache.attend(isa, l, q, xb2, &mut scratch);
+            self.cache.attend(isa, l, q, xb2, &mut scratch, slide);
             let xin = prepare(isa, format, xb2, &mut q8);
             matvec(isa, xb, &layer.wo, xb2, xin.as_ref());
             for (a, b) in x.iter_mut().zip(xb.iter()) {

@@ -48,6 +48,10 @@ pub enum TensorProblem {
     },
     /// Its shape does not match the configuration.
     Shape,
+    /// The `int8_layout` metadata is unknown, or does not fit the tensor
+    /// ([`Int8Layout::Interleaved4`] needs one scale per row, rows in fours
+    /// and columns in eights).
+    Layout,
 }
 
 /// A weights-loading error: which tensor, and what is wrong with it.
@@ -72,6 +76,44 @@ impl<'a> F32Bytes<'a> {
     }
 }
 
+/// The order of an int8 matrix's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Int8Layout {
+    /// Row after row: `[rows, cols]`, as `host-trainer export` writes it.
+    Rows,
+    /// Blocks of four rows whose 4-byte words alternate: row `4b + i`'s word
+    /// `j` (columns `4j..4j + 4`) is at byte `4b·cols + 16j + 4i`. One 8-byte
+    /// load then fetches a word of two rows: the Cortex-M4 kernel's order,
+    /// written into the image by the firmware's build (metadata
+    /// `int8_layout` = `rows4`; the layer matrices only, never the
+    /// embedding). See [`interleave_rows4`].
+    Interleaved4,
+}
+
+/// Reorder the int8 matrix `rows` (`[n, cols]` row after row, `n` a multiple
+/// of 4) into `out` in [`Int8Layout::Interleaved4`] order. Returns `false`,
+/// writing nothing, if the sizes do not fit.
+pub fn interleave_rows4(rows: &[u8], cols: usize, out: &mut [u8]) -> bool {
+    if cols == 0
+        || !cols.is_multiple_of(4)
+        || rows.len() != out.len()
+        || !rows.len().is_multiple_of(4 * cols)
+    {
+        return false;
+    }
+    for (block, dst) in rows
+        .chunks_exact(4 * cols)
+        .zip(out.chunks_exact_mut(4 * cols))
+    {
+        for (i, row) in block.chunks_exact(cols).enumerate() {
+            for (j, word) in row.chunks_exact(4).enumerate() {
+                dst[16 * j + 4 * i..][..4].copy_from_slice(word);
+            }
+        }
+    }
+    true
+}
+
 /// The bytes of a weight matrix, by format.
 #[derive(Clone, Copy, Debug)]
 pub enum MatrixData<'a> {
@@ -87,6 +129,8 @@ pub enum MatrixData<'a> {
         scales: F32Bytes<'a>,
         /// Inputs per scale (the row's width for per-row scales).
         group_size: usize,
+        /// The order of the weights.
+        layout: Int8Layout,
     },
 }
 
@@ -115,12 +159,20 @@ impl<'a> Matrix<'a> {
                 weights,
                 scales,
                 group_size,
+                layout,
             } => {
+                // Interleaved blocks of four rows split only between blocks.
+                if layout == Int8Layout::Interleaved4
+                    && !(start.is_multiple_of(4) && end.is_multiple_of(4))
+                {
+                    return None;
+                }
                 let g = c / group_size.max(1) * 4;
                 MatrixData::Int8 {
                     weights: weights.get(start * c..end * c)?,
                     scales: F32Bytes(scales.0.get(start * g..end * g)?),
                     group_size,
+                    layout,
                 }
             }
         };
@@ -241,10 +293,27 @@ impl<'a> Loader<'_, 'a> {
                 self.check(&view, layer, name, Dtype::I8, &[rows, cols])?;
                 let s = self.get(layer, scales)?;
                 self.check(&s, layer, scales, Dtype::F32, &[rows, cols / group_size])?;
+                let layout = match (layer, self.file.metadata("int8_layout")) {
+                    (_, None | Some("rows")) | (None, Some("rows4")) => Int8Layout::Rows,
+                    (Some(_), Some("rows4"))
+                        if group_size == cols
+                            && rows.is_multiple_of(4)
+                            && cols.is_multiple_of(8) =>
+                    {
+                        Int8Layout::Interleaved4
+                    }
+                    _ => {
+                        return Err(TensorError {
+                            tensor: TensorName { layer, name },
+                            problem: TensorProblem::Layout,
+                        })
+                    }
+                };
                 MatrixData::Int8 {
                     weights: view.data,
                     scales: F32Bytes(s.data),
                     group_size,
+                    layout,
                 }
             }
         };

@@ -101,7 +101,7 @@ mod app {
         pub fn print_report(
             report: &Report,
             calibration: (u64, u64),
-            profile: (u64, u64, u64, u64),
+            profile: [Phases; 2],
             core_hz: u32,
             model: &Model<'_>,
         ) {
@@ -125,12 +125,20 @@ mod app {
                 calibration.1,
                 core_hz
             );
+            let [early, late] = profile;
             hprintln!(
                 "KANTOR-REPORT profile_steps={} forward_cycles={} grammar_cycles={} sample_cycles={}",
-                profile.0,
-                profile.1,
-                profile.2,
-                profile.3
+                early.steps,
+                early.forward,
+                early.grammar,
+                early.sample
+            );
+            hprintln!(
+                "KANTOR-REPORT late_steps={} late_forward_cycles={} late_grammar_cycles={} late_sample_cycles={}",
+                late.steps,
+                late.forward,
+                late.grammar,
+                late.sample
             );
             hprintln!(
                 "KANTOR-REPORT flash_used={} static_ram={} stack_high_water={} session_memory={} session_needed={}",
@@ -154,24 +162,34 @@ mod app {
             (2 * u64::from(ITERATIONS), clock.cycles() - start)
         }
 
-        /// Cycles of the three parts of a generation step over 64 steps from
-        /// a fresh cache, as the generator runs them: (steps, forward pass,
-        /// grammar mask, sampling).
+        /// SysTick cycles of the three parts of a generation step, summed
+        /// over some steps.
+        #[derive(Clone, Copy, Default)]
+        pub struct Phases {
+            pub steps: u64,
+            pub forward: u64,
+            pub grammar: u64,
+            pub sample: u64,
+        }
+
+        /// The three parts of a generation step as the generator runs them,
+        /// over the first 64 steps from a fresh cache and over the next 64
+        /// (where attention covers 65 to 128 positions).
         pub fn profile(
             model: &Model<'_>,
             memory: &mut [u8],
             clock: &mut SysTickClock,
-        ) -> (u64, u64, u64, u64) {
+        ) -> [Phases; 2] {
             const STEPS: u64 = if cfg!(feature = "short") { 2 } else { 64 };
+            let mut phases = [Phases::default(); 2];
             let Ok(mut session) = Session::new(model, session_options(model), memory) else {
-                return (0, 0, 0, 0);
+                return phases;
             };
             let mut sampler = Sampler::new(SAMPLER, SEED);
             let mut rules = Grammar::new(true);
             let vocab = model.config.vocab_size;
-            let (mut forward, mut grammar, mut sample) = (0, 0, 0);
             let mut token = BOS_ID;
-            for _ in 0..STEPS {
+            for step in 0..2 * STEPS {
                 // The generator's step, its parts timed apart.
                 let t0 = clock.cycles();
                 rules.accept(token, &model.bpe, |_| {});
@@ -181,11 +199,13 @@ mod app {
                 let t2 = clock.cycles();
                 token = session.sample(&mut sampler);
                 let t3 = clock.cycles();
-                grammar += t1 - t0;
-                forward += t2 - t1;
-                sample += t3 - t2;
+                let phase = &mut phases[usize::from(step >= STEPS)];
+                phase.steps += 1;
+                phase.grammar += t1 - t0;
+                phase.forward += t2 - t1;
+                phase.sample += t3 - t2;
             }
-            (STEPS, forward, grammar, sample)
+            phases
         }
     }
 

@@ -20,7 +20,7 @@ pub use isa::Isa;
 pub use portable::{dot_f32, dot_i8, dot_packed_portable, sum8};
 use portable::{f16_le, f32_le};
 
-use crate::weights::{F32Bytes, Matrix, MatrixData};
+use crate::weights::{F32Bytes, Int8Layout, Matrix, MatrixData};
 
 /// An activation vector quantized to int8 in groups, each with its own scale
 /// (`x ≈ values * scale`).
@@ -61,6 +61,8 @@ pub struct Int8Rows<'a> {
     pub cols: usize,
     /// Inputs per scale.
     pub group: usize,
+    /// The order of the weights.
+    pub layout: Int8Layout,
 }
 
 impl Int8Rows<'_> {
@@ -121,19 +123,53 @@ pub fn quantize_with(
     if group_size == 0 {
         return;
     }
+    quantize_packed(isa, x, group_size, values, &mut [], scales)
+}
+
+/// [`quantize_with`], and on the DSP path also the values' lane pairs (as
+/// [`pack_pairs`] lays them out) in `packed`, if it has room for them: the
+/// form the DSP kernels read. Other families leave `packed` alone.
+pub fn quantize_packed(
+    isa: Isa,
+    x: &[f32],
+    group_size: usize,
+    values: &mut [i8],
+    packed: &mut [u32],
+    scales: &mut [f32],
+) {
+    if group_size == 0 {
+        return;
+    }
     let x86 = isa.is_x86();
+    let pack = packed.len() * 2 >= x.len() && group_size.is_multiple_of(4);
+    let mut packed_groups = packed.chunks_mut((group_size / 2).max(1));
     for ((xg, qg), scale) in x
         .chunks(group_size)
         .zip(values.chunks_mut(group_size))
         .zip(scales.iter_mut())
     {
+        #[cfg_attr(not(all(target_arch = "arm", feature = "dsp")), allow(unused_mut))]
+        let mut pg = packed_groups.next().filter(|_| pack);
         #[cfg(target_arch = "x86_64")]
         if x86 {
             *scale = x86::quantize_group(xg, qg);
             continue;
         }
         let _ = x86;
+        #[cfg(all(target_arch = "arm", feature = "dsp"))]
+        if isa == Isa::ArmDsp {
+            let fast = arm_dsp::quantize_group(xg, qg, pg.as_deref_mut());
+            if let Some(s) = fast {
+                *scale = s;
+                continue;
+            }
+        }
         *scale = quantize_group(xg, qg);
+        if isa == Isa::ArmDsp {
+            if let Some(pg) = pg {
+                pack_pairs(qg, pg);
+            }
+        }
     }
 }
 
@@ -209,6 +245,7 @@ pub fn matvec(
             weights,
             scales,
             group_size,
+            layout,
         } => {
             let Some(xq) = xq.filter(|q| q.group_size == group_size && group_size > 0) else {
                 out.fill(0.0);
@@ -219,7 +256,17 @@ pub fn matvec(
                 scales: scales.0,
                 cols,
                 group: group_size,
+                layout,
             };
+            if layout == Int8Layout::Interleaved4 {
+                #[cfg(all(target_arch = "arm", feature = "dsp"))]
+                if isa == Isa::ArmDsp {
+                    if let Some(()) = arm_dsp::matvec_i8_rows4(out, m, xq.packed, xq.scales) {
+                        return;
+                    }
+                }
+                return portable::matvec_i8_rows4(out, m, xq.values, xq.scales);
+            }
             #[cfg(target_arch = "x86_64")]
             if x86 && group_size.is_multiple_of(32) {
                 let vnni = isa == Isa::Avx512Vnni;
@@ -317,6 +364,44 @@ pub fn dot_rows_i16(
     }
 }
 
+/// [`dot_rows_i8`] for two query heads that share their keys: the same
+/// numbers (`out[i]` from `b[i]`), each key read once on the DSP path.
+pub fn dot_rows_i8_pair(
+    isa: Isa,
+    out: [&mut [f32]; 2],
+    rows: &[u8],
+    stride: usize,
+    b: [&[i8]; 2],
+    b_packed: [&[u32]; 2],
+) {
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
+    if isa == Isa::ArmDsp {
+        return arm_dsp::dot_rows_pair(out, rows, stride, b[0].len(), b_packed);
+    }
+    let [out_a, out_b] = out;
+    dot_rows_i8(isa, out_a, rows, stride, b[0], b_packed[0]);
+    dot_rows_i8(isa, out_b, rows, stride, b[1], b_packed[1]);
+}
+
+/// [`dot_rows_i16`] for the attention weights of two query heads that share
+/// their values: the same numbers, each value row read once on the DSP path.
+pub fn dot_rows_i16_pair(
+    isa: Isa,
+    out: [&mut [f32]; 2],
+    rows: &[u8],
+    stride: usize,
+    w: [&[i16]; 2],
+    w_packed: [&[u32]; 2],
+) {
+    #[cfg(all(target_arch = "arm", feature = "dsp"))]
+    if isa == Isa::ArmDsp {
+        return arm_dsp::dot_rows_pair(out, rows, stride, w[0].len(), w_packed);
+    }
+    let [out_a, out_b] = out;
+    dot_rows_i16(isa, out_a, rows, stride, w[0], w_packed[0]);
+    dot_rows_i16(isa, out_b, rows, stride, w[1], w_packed[1]);
+}
+
 /// Exact dot product of int8 bytes `a` with int8 `b` (`b_packed` is `b` laid
 /// out by [`pack_pairs`]), by the kernels of `isa`: a key against a query.
 #[inline]
@@ -385,9 +470,21 @@ pub fn dequantize_row(out: &mut [f32], w: &Matrix<'_>, row: usize) {
             weights,
             scales,
             group_size,
+            layout,
         } => {
             let groups = cols / group_size.max(1);
             let r = weights.chunks_exact(cols).nth(row).unwrap_or(&[]);
+            if layout == Int8Layout::Interleaved4 {
+                let block = weights.chunks_exact(4 * cols).nth(row / 4).unwrap_or(&[]);
+                let s = scales.0.get(row * 4..row * 4 + 4).map_or(0.0, f32_le);
+                let words = block.chunks_exact(16).map(|c| &c[4 * (row % 4)..][..4]);
+                for (o4, word) in out.chunks_mut(4).zip(words) {
+                    for (o, &q) in o4.iter_mut().zip(word) {
+                        *o = f32::from(q as i8) * s;
+                    }
+                }
+                return;
+            }
             let s = scales.0.chunks_exact(groups * 4).nth(row).unwrap_or(&[]);
             for ((og, wg), sb) in out
                 .chunks_mut(group_size.max(1))
@@ -444,6 +541,30 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// `e^x` for `x ≤ 0` — a softmax numerator, a score minus the largest one —
+/// to about 5·10⁻⁶ relative: `2^(x·log₂e)` as a power of two times a
+/// degree-5 polynomial of the rest (in ±½). Half the instructions of
+/// [`exp`], with one test: below −87 (or NaN) it is 0; above 0 (which the
+/// callers never pass) it is 1. The same bits on every target.
+#[inline]
+pub fn exp_nonpositive(x: f32) -> f32 {
+    use core::f32::consts::LN_2;
+    let y = x * core::f32::consts::LOG2_E;
+    if y.is_nan() || y <= -126.0 {
+        return 0.0;
+    }
+    let y = if y < 0.0 { y } else { 0.0 };
+    let n = (y - 0.5) as i32; // round to nearest (y ≤ 0: truncation is toward 0)
+    let f = y - n as f32; // in [−0.5, 0.5]
+    let p = 1.0
+        + f * (LN_2
+            + f * (LN_2 * LN_2 / 2.0
+                + f * (LN_2 * LN_2 * LN_2 / 6.0
+                    + f * (LN_2 * LN_2 * LN_2 * LN_2 / 24.0
+                        + f * (LN_2 * LN_2 * LN_2 * LN_2 * LN_2 / 120.0)))));
+    p * f32::from_bits(((n + 127) as u32) << 23)
+}
+
 /// ±0.5 with the sign of `r` (`copysign(0.5, r)` as bit operations, inlined
 /// everywhere): `r + half_away(r)` truncated rounds half away from zero.
 #[inline(always)]
@@ -473,10 +594,19 @@ pub fn softmax(x: &mut [f32]) {
     }
 }
 
-/// SwiGLU: `gate = silu(gate) * up`.
+/// SwiGLU: `gate = silu(gate) * up`, with `silu(g) = g / (1 + e^−g)`
+/// written so that the exponential is always of −|g| ([`exp_nonpositive`]):
+/// `g / (1 + e^−g)` for `g ≥ 0`, `g·e^g / (e^g + 1)` below.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + exp(-*g)) * u;
+        let x = *g;
+        let e = exp_nonpositive(-libm::fabsf(x));
+        let silu = if x >= 0.0 {
+            x / (1.0 + e)
+        } else {
+            x * e / (e + 1.0)
+        };
+        *g = silu * u;
     }
 }
 
@@ -488,12 +618,71 @@ pub fn rope_frequencies(theta: f32, head_dim: usize, out: &mut [f32]) {
 }
 
 /// Cosines and sines of the RoPE angles at `position` (may be negative, to
-/// rotate back).
+/// rotate back), by [`sin_cos`].
 pub fn rope_angles(position: f32, frequencies: &[f32], cos: &mut [f32], sin: &mut [f32]) {
     for ((f, c), s) in frequencies.iter().zip(cos.iter_mut()).zip(sin.iter_mut()) {
-        let angle = position * f;
-        *c = libm::cosf(angle);
-        *s = libm::sinf(angle);
+        (*s, *c) = sin_cos(position * f);
+    }
+}
+
+/// `(sin x, cos x)` in f32 arithmetic only — libm's `sinf` and `cosf`
+/// evaluate in f64, which a Cortex-M4 emulates in software (about a
+/// thousand instructions each): `x` less the nearest multiple of π/2 (π/2 in
+/// three parts, Cody–Waite, exact enough for |x| < 8192), then Taylor
+/// polynomials of degree 9 and 8 on [−π/4, π/4]; within 2·10⁻⁷ of the
+/// true values. Larger |x| (and NaN) go to libm. The same bits on every
+/// target.
+pub fn sin_cos(x: f32) -> (f32, f32) {
+    const P1: f32 = 1.570_312_5; // π/2 = P1 + P2 + P3, P1 and P2 with few bits
+    const P2: f32 = 4.837_513e-4;
+    const P3: f32 = 7.549_79e-8;
+    if x.is_nan() || libm::fabsf(x) >= 8192.0 {
+        return (libm::sinf(x), libm::cosf(x));
+    }
+    let t = x * core::f32::consts::FRAC_2_PI;
+    let k = (t + half_away(t)) as i32;
+    let kf = k as f32;
+    let r = ((x - kf * P1) - kf * P2) - kf * P3;
+    let r2 = r * r;
+    let s = r + r * r2 * (-1.0 / 6.0 + r2 * (1.0 / 120.0 + r2 * (-1.0 / 5040.0 + r2 / 362_880.0)));
+    let c = 1.0 - 0.5 * r2 + r2 * r2 * (1.0 / 24.0 + r2 * (-1.0 / 720.0 + r2 * (1.0 / 40320.0)));
+    match k & 3 {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
+    }
+}
+
+/// Cosines and sines of the RoPE angles at a `position` of any size: the
+/// angles are formed and reduced in f64, so that position 10⁶ is as exact as
+/// position 10 (libm's f64 functions: the same bits on every target).
+pub fn rope_angles_far(position: u64, frequencies: &[f32], cos: &mut [f32], sin: &mut [f32]) {
+    for ((&f, c), s) in frequencies.iter().zip(cos.iter_mut()).zip(sin.iter_mut()) {
+        let (sine, cosine) = libm::sincos(position as f64 * f64::from(f));
+        *c = cosine as f32;
+        *s = sine as f32;
+    }
+}
+
+/// Add the angles (`cos_b`, `sin_b`) to the angles (`cos`, `sin`), in place:
+/// cos(a + b) and sin(a + b) from both angles' cosines and sines.
+pub fn rope_add_angles(cos: &mut [f32], sin: &mut [f32], cos_b: &[f32], sin_b: &[f32]) {
+    for (((c, s), &cb), &sb) in cos.iter_mut().zip(sin.iter_mut()).zip(cos_b).zip(sin_b) {
+        let (ca, sa) = (*c, *s);
+        *c = ca * cb - sa * sb;
+        *s = sa * cb + ca * sb;
+    }
+}
+
+/// Rotate one head by the negated angles: undoes [`rope_rotate`].
+pub fn rope_rotate_back(head: &mut [f32], cos: &[f32], sin: &[f32]) {
+    let half = head.len() / 2;
+    let (lo, hi) = head.split_at_mut(half);
+    for (((a, b), &c), &s) in lo.iter_mut().zip(hi.iter_mut()).zip(cos).zip(sin) {
+        let (x, y) = (*a, *b);
+        *a = x * c + y * s;
+        *b = y * c - x * s;
     }
 }
 
@@ -560,6 +749,7 @@ mod tests {
                 weights: &wq_bytes,
                 scales: F32Bytes(&ws_bytes),
                 group_size: 4,
+                layout: Int8Layout::Rows,
             },
         };
         let mut xq = [0i8; 8];
@@ -628,6 +818,7 @@ mod tests {
                     weights: &int8w,
                     scales: F32Bytes(&scales),
                     group_size: group,
+                    layout: Int8Layout::Rows,
                 },
             ];
             for data in matrices {
@@ -651,6 +842,122 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn interleaved_rows_give_the_bits_of_rows_in_order() {
+        use crate::weights::interleave_rows4;
+        let (rows, cols) = (12usize, 40usize);
+        let plain: heapless::Vec<u8, 480> = bytes(11, rows * cols).collect();
+        let mut mixed = [0u8; 480];
+        assert!(interleave_rows4(&plain, cols, &mut mixed));
+        assert_ne!(&plain[..], &mixed[..]);
+        assert!(!interleave_rows4(
+            &plain[..rows * cols - 4],
+            cols,
+            &mut mixed[..476]
+        ));
+        let scales: heapless::Vec<u8, 48> = (0..rows)
+            .flat_map(|i| (0.002 + i as f32 * 0.0003).to_le_bytes())
+            .collect();
+        let x: heapless::Vec<f32, 40> = bytes(5, cols)
+            .map(|b| (f32::from(b) - 127.5) / 40.0)
+            .collect();
+        let (mut xq, mut xs, mut packed) = ([0i8; 40], [0.0f32; 1], [0u32; 20]);
+        quantize(&x, cols, &mut xq, &mut xs);
+        pack_pairs(&xq, &mut packed);
+        let q = QuantizedVector {
+            values: &xq,
+            packed: &packed,
+            scales: &xs,
+            group_size: cols,
+        };
+        let matrix = |weights, layout| Matrix {
+            rows,
+            cols,
+            data: MatrixData::Int8 {
+                weights,
+                scales: F32Bytes(&scales),
+                group_size: cols,
+                layout,
+            },
+        };
+        let (by_rows, by_blocks) = (
+            matrix(&plain[..], Int8Layout::Rows),
+            matrix(&mixed[..], Int8Layout::Interleaved4),
+        );
+        for isa in Isa::available() {
+            let (mut a, mut b) = ([0.0f32; 12], [0.0f32; 12]);
+            matvec(isa, &mut a, &by_rows, &x, Some(&q));
+            matvec(isa, &mut b, &by_blocks, &x, Some(&q));
+            assert!(a.iter().all(|v| *v != 0.0));
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{isa:?}");
+        }
+        for row in [0, 5, 11] {
+            let (mut a, mut b) = ([0.0f32; 40], [0.0f32; 40]);
+            dequantize_row(&mut a, &by_rows, row);
+            dequantize_row(&mut b, &by_blocks, row);
+            assert_eq!(a, b);
+        }
+        // Whole blocks of rows can be split off; rows within a block cannot.
+        assert!(by_blocks.rows(4, 12).is_some() && by_blocks.rows(2, 6).is_none());
+    }
+
+    #[test]
+    fn exp_of_nonpositive_arguments_is_close_to_libm() {
+        let mut worst = 0.0f64;
+        for i in 0..=200_000 {
+            let x = -(i as f32) * 0.000_5; // 0 down to −100
+            let (fast, exact) = (exp_nonpositive(x), libm::exp(f64::from(x)));
+            if exact > 1e-30 {
+                worst = worst.max((f64::from(fast) - exact).abs() / exact);
+            } else {
+                assert!(f64::from(fast) <= 1e-30, "{x}");
+            }
+        }
+        assert!(worst < 1e-5, "worst relative error {worst}");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_nonpositive(f32::NAN), 0.0);
+        assert_eq!(exp_nonpositive(3.0), 1.0);
+    }
+
+    #[test]
+    fn swiglu_is_silu_times_up() {
+        let xs = [
+            -100.0f32, -20.0, -3.5, -1.0, -1e-3, 0.0, 1e-3, 0.7, 4.0, 30.0, 90.0,
+        ];
+        let mut gate = xs;
+        let up = [2.0f32; 11];
+        swiglu(&mut gate, &up);
+        for (&x, &y) in xs.iter().zip(&gate) {
+            let exact = 2.0 * f64::from(x) / (1.0 + libm::exp(-f64::from(x)));
+            assert!(
+                (f64::from(y) - exact).abs() <= 1e-5 * exact.abs().max(1e-3),
+                "{x}: {y} vs {exact}"
+            );
+        }
+        let mut nan = [f32::NAN];
+        swiglu(&mut nan, &[1.0]);
+        assert!(nan[0].is_nan());
+    }
+
+    #[test]
+    fn sin_cos_is_close_to_libm() {
+        let mut worst = 0.0f64;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 0.040_95; // ±8190
+            let (s, c) = sin_cos(x);
+            let (es, ec) = libm::sincos(f64::from(x));
+            worst = worst
+                .max((f64::from(s) - es).abs())
+                .max((f64::from(c) - ec).abs());
+        }
+        assert!(worst < 2e-7, "worst absolute error {worst}");
+        assert_eq!(sin_cos(0.0), (0.0, 1.0));
+        let (s, c) = sin_cos(1e6);
+        assert_eq!((s, c), (libm::sinf(1e6), libm::cosf(1e6)));
+        assert!(sin_cos(f32::NAN).0.is_nan());
     }
 
     #[test]

@@ -99,6 +99,27 @@ pub fn matvec_float(out: &mut [f32], w: &[u8], cols: usize, x: &[f32], width: us
     }
 }
 
+/// int8 matvec over [`Int8Layout::Interleaved4`] weights (one scale per
+/// row): the same bits as [`matvec_i8`] over the same rows in row order.
+///
+/// [`Int8Layout::Interleaved4`]: crate::weights::Int8Layout::Interleaved4
+pub fn matvec_i8_rows4(out: &mut [f32], m: super::Int8Rows<'_>, xq: &[i8], xs: &[f32]) {
+    let (cols, s) = (m.cols.max(1), xs.first().copied().unwrap_or(0.0));
+    let blocks = m.weights.chunks_exact(4 * cols);
+    let scales = m.scales.chunks_exact(16);
+    for ((o4, block), s4) in out.chunks_mut(4).zip(blocks).zip(scales) {
+        let mut acc = [0i32; 4];
+        for (words, x) in block.chunks_exact(16).zip(xq.chunks_exact(4)) {
+            for (a, w) in acc.iter_mut().zip(words.chunks_exact(4)) {
+                *a += dot_i8(w, x);
+            }
+        }
+        for ((o, a), ws) in o4.iter_mut().zip(acc).zip(s4.chunks_exact(4)) {
+            *o = 0.0 + a as f32 * (f32_le(ws) * s);
+        }
+    }
+}
+
 /// int8 matvec: per row, the groups' exact integer dot products, each times
 /// its weight scale times its activation scale, summed in group order.
 pub fn matvec_i8(out: &mut [f32], m: super::Int8Rows<'_>, xq: &[i8], xs: &[f32]) {
@@ -107,6 +128,7 @@ pub fn matvec_i8(out: &mut [f32], m: super::Int8Rows<'_>, xq: &[i8], xs: &[f32])
         scales,
         cols,
         group,
+        ..
     } = m;
     let group = group.max(1);
     let groups = cols / group;

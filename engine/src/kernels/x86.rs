@@ -124,6 +124,7 @@ pub fn matvec_i8(vnni: bool, out: &mut [f32], m: Int8Rows<'_>, xq: &[i8], xs: &[
         scales,
         cols,
         group,
+        ..
     } = m;
     if m.checked_groups(out.len(), xq.len(), xs.len(), 32)
         .is_none()

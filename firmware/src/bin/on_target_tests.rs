@@ -13,13 +13,13 @@ mod tests {
     use cortex_m_semihosting::{debug, hprintln};
     use kantor_engine::decoder::{Decoder, Event};
     use kantor_engine::kernels::{
-        dot_group, dot_i8, dot_packed_portable, exp, matvec, pack_pairs, quantize, Isa,
-        QuantizedVector,
+        dot_group, dot_i8, dot_packed_portable, exp, matvec, pack_pairs, quantize, quantize_packed,
+        Isa, QuantizedVector,
     };
     use kantor_engine::model::Model;
     use kantor_engine::session::Session;
     use kantor_engine::vocab::BOS_ID;
-    use kantor_engine::weights::{F32Bytes, Matrix, MatrixData};
+    use kantor_engine::weights::{interleave_rows4, F32Bytes, Int8Layout, Matrix, MatrixData};
     use kantor_firmware::settings::{generator, session_options, MODEL, SESSION_MEMORY};
 
     include!(concat!(env!("OUT_DIR"), "/expected.rs"));
@@ -27,6 +27,9 @@ mod tests {
     static mut SESSION: [u8; SESSION_MEMORY] = [0; SESSION_MEMORY];
 
     type Outcome = Result<(), &'static str>;
+    /// A named test that needs nothing, and one that needs the session memory.
+    type Plain = (&'static str, fn() -> Outcome);
+    type WithMemory = (&'static str, fn(&mut [u8]) -> Outcome);
 
     struct Rng(u32);
     impl Rng {
@@ -70,7 +73,65 @@ mod tests {
         // Groups of 32 and one group per row (64); 7 rows: two three-row
         // passes and a single row, fewer rows the pair and single-row paths.
         multi_row_case::<32>()?;
-        multi_row_case::<64>()
+        multi_row_case::<64>()?;
+        interleaved_case()
+    }
+
+    /// Four-row blocks in the interleaved order the board's model uses: the
+    /// same bits as the rows in row order.
+    fn interleaved_case() -> Outcome {
+        const ROWS: usize = 8;
+        const COLS: usize = 48;
+        /// Weights and scales word-aligned, as the linked model keeps them.
+        #[repr(C, align(4))]
+        struct Aligned<const N: usize>([u8; N]);
+        let mut rng = Rng(7);
+        let mut plain = Aligned([0u8; ROWS * COLS]);
+        plain.0.iter_mut().for_each(|v| *v = rng.next() as u8);
+        let mut mixed = Aligned([0u8; ROWS * COLS]);
+        if !interleave_rows4(&plain.0, COLS, &mut mixed.0) {
+            return Err("interleave refused");
+        }
+        let mut scales = Aligned([0u8; ROWS * 4]);
+        for (i, chunk) in scales.0.chunks_exact_mut(4).enumerate() {
+            chunk.copy_from_slice(&(0.02 + i as f32 * 0.001).to_le_bytes());
+        }
+        let mut x = [0.0f32; COLS];
+        x.iter_mut()
+            .for_each(|v| *v = (rng.next() % 2000) as f32 / 1000.0 - 1.0);
+        let (mut xq, mut xs, mut packed) = ([0i8; COLS], [0.0f32; 1], [0u32; COLS / 2]);
+        quantize(&x, COLS, &mut xq, &mut xs);
+        pack_pairs(&xq, &mut packed);
+        let q = QuantizedVector {
+            values: &xq,
+            packed: &packed,
+            scales: &xs,
+            group_size: COLS,
+        };
+        let matrix = |weights, layout| Matrix {
+            rows: ROWS,
+            cols: COLS,
+            data: MatrixData::Int8 {
+                weights,
+                scales: F32Bytes(&scales.0),
+                group_size: COLS,
+                layout,
+            },
+        };
+        let (mut a, mut b) = ([0.0f32; ROWS], [0.0f32; ROWS]);
+        let by_rows = matrix(&plain.0[..], Int8Layout::Rows);
+        matvec(Isa::Portable, &mut a, &by_rows, &x, Some(&q));
+        matvec(
+            Isa::ArmDsp,
+            &mut b,
+            &matrix(&mixed.0[..], Int8Layout::Interleaved4),
+            &x,
+            Some(&q),
+        );
+        if a.contains(&0.0) || a.map(f32::to_bits) != b.map(f32::to_bits) {
+            return Err("interleaved matvec differs");
+        }
+        Ok(())
     }
 
     fn multi_row_case<const GROUP: usize>() -> Outcome {
@@ -107,6 +168,7 @@ mod tests {
                     weights: &w[..rows * COLS],
                     scales: F32Bytes(&scales.0[..rows * groups * 4]),
                     group_size: GROUP,
+                    layout: Int8Layout::Rows,
                 },
             };
             let mut out = [0.0f32; ROWS];
@@ -122,6 +184,51 @@ mod tests {
                 }
                 if acc.to_bits() != o.to_bits() {
                     return Err("matvec row differs");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The DSP quantizer against the portable one: random groups, exact
+    /// ties (max 127, so r = x), a NaN (skipped), an infinity (all zero),
+    /// −0.0 and an all-zero group.
+    fn dsp_quantize_has_the_portable_bits() -> Outcome {
+        const N: usize = 64;
+        let mut rng = Rng(5);
+        let mut x = [0.0f32; N];
+        for case in 0..6 {
+            x.iter_mut()
+                .for_each(|v| *v = (rng.next() % 20001) as f32 / 100.0 - 100.0);
+            match case {
+                1 => {
+                    x[0] = 127.0;
+                    for (i, v) in x.iter_mut().enumerate().skip(1) {
+                        *v = (i as f32 - 32.0) + 0.5; // every one a tie
+                    }
+                }
+                2 => x[9] = f32::NAN,
+                3 => x[17] = f32::NEG_INFINITY,
+                4 => x[3] = -0.0,
+                5 => x.fill(0.0),
+                _ => {}
+            }
+            for group in [4usize, 16, 64] {
+                let (mut qa, mut qb) = ([0i8; N], [0i8; N]);
+                let (mut sa, mut sb) = ([0.0f32; N / 4], [0.0f32; N / 4]);
+                let (mut pa, mut pb) = ([0u32; N / 2], [0u32; N / 2]);
+                quantize(&x, group, &mut qa, &mut sa[..N / group]);
+                pack_pairs(&qa, &mut pa);
+                quantize_packed(
+                    Isa::ArmDsp,
+                    &x,
+                    group,
+                    &mut qb,
+                    &mut pb,
+                    &mut sb[..N / group],
+                );
+                if qa != qb || pa != pb || sa.map(f32::to_bits) != sb.map(f32::to_bits) {
+                    return Err("DSP quantize differs");
                 }
             }
         }
@@ -194,7 +301,11 @@ mod tests {
     fn main() -> ! {
         // SAFETY: `main` runs once and is the only user of SESSION.
         let memory: &'static mut [u8] = unsafe { &mut *addr_of_mut!(SESSION) };
-        let plain: [(&str, fn() -> Outcome); 4] = [
+        let plain: [Plain; 5] = [
+            (
+                "dsp_quantize_has_the_portable_bits",
+                dsp_quantize_has_the_portable_bits,
+            ),
             (
                 "dsp_dot_product_equals_the_portable_one",
                 dsp_dot_product_equals_the_portable_one,
@@ -206,7 +317,7 @@ mod tests {
             ("exp_has_the_host_bits", exp_has_the_host_bits),
             ("decoder_survives_garbage", decoder_survives_garbage),
         ];
-        let with_memory: [(&str, fn(&mut [u8]) -> Outcome); 2] = [
+        let with_memory: [WithMemory; 2] = [
             (
                 "model_computes_the_host_logits_and_tokens",
                 model_computes_the_host_logits_and_tokens,
@@ -224,6 +335,7 @@ mod tests {
                 hprintln!("test {name} ... FAILED: {why}");
             }
         };
+        let count = plain.len() + with_memory.len();
         for (name, test) in plain {
             report(name, test());
         }
@@ -233,7 +345,7 @@ mod tests {
         hprintln!(
             "on-target test result: {}. {} tests",
             if failed == 0 { "ok" } else { "FAILED" },
-            6
+            count
         );
         debug::exit(if failed == 0 {
             debug::EXIT_SUCCESS
