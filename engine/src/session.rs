@@ -9,7 +9,7 @@
 //! projection → residual, RMSNorm → SwiGLU → residual; final RMSNorm and the
 //! tied output layer give the logits.
 
-use crate::config::WeightFormat;
+use crate::config::{ModelConfig, WeightFormat};
 use crate::kernels::{
     dequantize_row, matvec, quantize_packed, rmsnorm, rope_add_angles, rope_angles,
     rope_angles_far, rope_frequencies, rope_rotate, swiglu, Isa, QuantizedVector,
@@ -17,6 +17,7 @@ use crate::kernels::{
 use crate::kv_cache::{AttentionScratch, KvCache, KvPrecision, KvShape, KvStore, SlideRotation};
 use crate::model::Model;
 use crate::sampler::Sampler;
+use crate::weights::{Layer, Weights};
 
 /// How to run a model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,9 +90,9 @@ impl<'b> Arena<'b> {
     }
 }
 
-/// The buffers of one forward pass.
+/// The activations of one forward pass.
 #[derive(Debug)]
-struct RunState<'b> {
+struct Activations<'b> {
     /// Residual stream.
     x: &'b mut [f32],
     /// Normalised input of a sub-layer / its output.
@@ -107,25 +108,37 @@ struct RunState<'b> {
     v: &'b mut [f32],
     /// Output scores over the vocabulary.
     logits: &'b mut [f32],
-    /// int8 form of the current matmul input, packed for the DSP path, and its group scales.
-    xq: &'b mut [i8],
-    xq_packed: &'b mut [u32],
-    xq_scales: &'b mut [f32],
-    /// RoPE inverse frequencies and this position's cosines and sines.
+    /// The int8 form of the current matmul input.
+    quant: QuantBuffers<'b>,
+}
+
+/// The int8 buffers of a matmul input: values, the same packed for the DSP
+/// path, and the group scales.
+#[derive(Debug)]
+struct QuantBuffers<'s> {
+    values: &'s mut [i8],
+    packed: &'s mut [u32],
+    scales: &'s mut [f32],
+}
+
+/// RoPE: the inverse frequencies, this position's cosines and sines, and
+/// those of the rotation by the positions the cache slid.
+#[derive(Debug)]
+struct Rope<'b> {
     frequencies: &'b mut [f32],
     cos: &'b mut [f32],
     sin: &'b mut [f32],
-    /// Cosines and sines of the rotation by the positions the cache slid.
     slide_cos: &'b mut [f32],
     slide_sin: &'b mut [f32],
-    /// Attention scratch.
-    scores: &'b mut [f32],
-    query8: &'b mut [i8],
-    query_packed: &'b mut [u32],
-    head: &'b mut [f32],
-    /// Attention weights as 16-bit integers (int8 caches), and packed for the DSP path.
-    attention_weights: &'b mut [i16],
-    attention_weights_packed: &'b mut [u32],
+    slid: bool,
+}
+
+/// The buffers of one forward pass.
+#[derive(Debug)]
+struct RunState<'b> {
+    act: Activations<'b>,
+    rope: Rope<'b>,
+    attention: AttentionScratch<'b>,
     /// Sampler scratch: one index per token.
     order: &'b mut [u16],
 }
@@ -140,24 +153,24 @@ pub struct Session<'m, 'b> {
     isa: Isa,
 }
 
-fn carve<'b>(
-    arena: &mut Arena<'b>,
-    model: &Model<'_>,
-    options: SessionOptions,
-) -> Option<(RunState<'b>, KvCache<'b>)> {
-    let c = &model.config;
+/// What every step of a forward pass needs to know.
+#[derive(Clone, Copy)]
+struct Step {
+    isa: Isa,
+    format: WeightFormat,
+    norm_eps: f32,
+    head_dim: usize,
+}
+
+// Every `carve_*` takes all of its buffers before it gives up on a missing
+// one, so that counting (an arena without bytes) counts them all.
+
+fn carve_activations<'b>(arena: &mut Arena<'b>, c: &ModelConfig) -> Option<Activations<'b>> {
     let widest = c.dim.max(c.hidden_dim);
     let groups = match c.weights {
         format @ WeightFormat::Int8 { .. } => (c.dim / format.group_for(c.dim).max(1))
             .max(c.hidden_dim / format.group_for(c.hidden_dim).max(1)),
         _ => 0,
-    };
-    let shape = KvShape {
-        layers: c.n_layers,
-        capacity: c.context,
-        kv_heads: c.n_kv_heads,
-        head_dim: c.head_dim(),
-        sinks: options.sinks,
     };
     let (x, xb, xb2) = (arena.take(c.dim), arena.take(c.dim), arena.take(c.dim));
     let (hb, hb2) = (arena.take(c.hidden_dim), arena.take(c.hidden_dim));
@@ -167,26 +180,65 @@ fn carve<'b>(
         arena.take(c.kv_dim()),
     );
     let logits = arena.take(c.vocab_size);
-    let (xq, xq_packed, xq_scales) = (
+    let (values, packed, scales) = (
         arena.take(widest),
         arena.take(widest / 2),
         arena.take(groups),
     );
+    Some(Activations {
+        x: x?,
+        xb: xb?,
+        xb2: xb2?,
+        hb: hb?,
+        hb2: hb2?,
+        q: q?,
+        k: k?,
+        v: v?,
+        logits: logits?,
+        quant: QuantBuffers {
+            values: values?,
+            packed: packed?,
+            scales: scales?,
+        },
+    })
+}
+
+fn carve_rope<'b>(arena: &mut Arena<'b>, c: &ModelConfig) -> Option<Rope<'b>> {
     let half = c.head_dim() / 2;
     let (frequencies, cos, sin) = (arena.take(half), arena.take(half), arena.take(half));
     let (slide_cos, slide_sin) = (arena.take(half), arena.take(half));
+    Some(Rope {
+        frequencies: frequencies?,
+        cos: cos?,
+        sin: sin?,
+        slide_cos: slide_cos?,
+        slide_sin: slide_sin?,
+        slid: false,
+    })
+}
+
+fn carve_attention<'b>(arena: &mut Arena<'b>, shape: &KvShape) -> Option<AttentionScratch<'b>> {
     let [n_scores, n_query, n_packed, n_head, n_weights, n_weights_packed] =
-        AttentionScratch::sizes(&shape);
-    let (scores, query8, query_packed, head) = (
+        AttentionScratch::sizes(shape);
+    let (scores, query, query_packed, head) = (
         arena.take(n_scores),
         arena.take(n_query),
         arena.take(n_packed),
         arena.take(n_head),
     );
-    let (attention_weights, attention_weights_packed) =
-        (arena.take(n_weights), arena.take(n_weights_packed));
-    let order = arena.take(c.vocab_size);
-    let store = match options.kv {
+    let (weights, weights_packed) = (arena.take(n_weights), arena.take(n_weights_packed));
+    Some(AttentionScratch {
+        scores: scores?,
+        query: query?,
+        query_packed: query_packed?,
+        head: head?,
+        weights: weights?,
+        weights_packed: weights_packed?,
+    })
+}
+
+fn carve_store<'b>(arena: &mut Arena<'b>, kv: KvPrecision, shape: &KvShape) -> Option<KvStore<'b>> {
+    match kv {
         KvPrecision::F32 => {
             let (keys, values) = (arena.take(shape.values()), arena.take(shape.values()));
             Some(KvStore::F32 {
@@ -215,41 +267,34 @@ fn carve<'b>(
                 value_scales: value_scales?,
             })
         }
+    }
+}
+
+fn carve<'b>(
+    arena: &mut Arena<'b>,
+    model: &Model<'_>,
+    options: SessionOptions,
+) -> Option<(RunState<'b>, KvCache<'b>)> {
+    let c = &model.config;
+    let shape = KvShape {
+        layers: c.n_layers,
+        capacity: c.context,
+        kv_heads: c.n_kv_heads,
+        head_dim: c.head_dim(),
+        sinks: options.sinks,
     };
+    let act = carve_activations(arena, c);
+    let rope = carve_rope(arena, c);
+    let attention = carve_attention(arena, &shape);
+    let order = arena.take(c.vocab_size);
+    let store = carve_store(arena, options.kv, &shape);
     let state = RunState {
-        x: x?,
-        xb: xb?,
-        xb2: xb2?,
-        hb: hb?,
-        hb2: hb2?,
-        q: q?,
-        k: k?,
-        v: v?,
-        logits: logits?,
-        xq: xq?,
-        xq_packed: xq_packed?,
-        xq_scales: xq_scales?,
-        frequencies: frequencies?,
-        cos: cos?,
-        sin: sin?,
-        slide_cos: slide_cos?,
-        slide_sin: slide_sin?,
-        scores: scores?,
-        query8: query8?,
-        query_packed: query_packed?,
-        head: head?,
-        attention_weights: attention_weights?,
-        attention_weights_packed: attention_weights_packed?,
+        act: act?,
+        rope: rope?,
+        attention: attention?,
         order: order?,
     };
     Some((state, KvCache::new(store?, shape)))
-}
-
-/// The int8 buffers of a matmul input.
-struct QuantBuffers<'s> {
-    values: &'s mut [i8],
-    packed: &'s mut [u32],
-    scales: &'s mut [f32],
 }
 
 /// Quantize `x` for an int8 matmul (no-op for float weights).
@@ -306,7 +351,7 @@ impl<'m, 'b> Session<'m, 'b> {
         rope_frequencies(
             model.config.rope_theta,
             model.config.head_dim(),
-            state.frequencies,
+            state.rope.frequencies,
         );
         Ok(Session {
             model,
@@ -339,22 +384,23 @@ impl<'m, 'b> Session<'m, 'b> {
     /// Forget all context.
     pub fn reset(&mut self) {
         self.cache.clear();
+        self.state.rope.slid = false;
         self.evictions = 0;
     }
 
     /// The logits of the last forward pass.
     pub fn logits(&self) -> &[f32] {
-        self.state.logits
+        self.state.act.logits
     }
 
     /// The logits, writable (for masking before sampling).
     pub fn logits_mut(&mut self) -> &mut [f32] {
-        self.state.logits
+        self.state.act.logits
     }
 
     /// Sample the next token from the current logits (which it overwrites).
     pub fn sample(&mut self, sampler: &mut Sampler) -> u16 {
-        sampler.sample(self.state.logits, self.state.order)
+        sampler.sample(self.state.act.logits, self.state.order)
     }
 
     /// Feed one token; returns the logits for the next.
@@ -378,104 +424,120 @@ impl<'m, 'b> Session<'m, 'b> {
         if usize::from(token) >= c.vocab_size {
             return Err(SessionError::TokenOutOfRange(token));
         }
-        let RunState {
-            x,
-            xb,
-            xb2,
-            hb,
-            hb2,
-            q,
-            k,
-            v,
-            logits,
-            xq,
-            xq_packed,
-            xq_scales,
-            frequencies,
-            cos,
-            sin,
-            slide_cos,
-            slide_sin,
-            scores,
-            query8,
-            query_packed,
-            head,
-            attention_weights,
-            attention_weights_packed,
-            order: _,
-        } = &mut self.state;
-        let mut scratch = AttentionScratch {
-            scores,
-            query: query8,
-            query_packed,
-            head,
-            weights: attention_weights,
-            weights_packed: attention_weights_packed,
-        };
-        let mut q8 = QuantBuffers {
-            values: xq,
-            packed: xq_packed,
-            scales: xq_scales,
-        };
         if self.cache.is_full() {
             self.cache.evict();
             self.evictions = self.evictions.saturating_add(1);
-            rope_angles_far(self.cache.slid(), frequencies, slide_cos, slide_sin);
+            self.state.rope.slide_to(self.cache.slid());
         }
-        let hd = c.head_dim();
-        let format = c.weights;
-        let isa = self.isa;
-
-        dequantize_row(x, &w.embedding, usize::from(token));
-        // RoPE position: the place in the window plus the positions slid.
-        rope_angles(self.cache.len() as f32, frequencies, cos, sin);
-        let slide = (self.cache.slid() > 0).then(|| {
-            rope_add_angles(cos, sin, slide_cos, slide_sin);
-            SlideRotation {
-                cos: slide_cos,
-                sin: slide_sin,
-            }
-        });
-
+        let step = Step {
+            isa: self.isa,
+            format: c.weights,
+            norm_eps: c.norm_eps,
+            head_dim: c.head_dim(),
+        };
+        let RunState {
+            act,
+            rope,
+            attention,
+            ..
+        } = &mut self.state;
+        dequantize_row(act.x, &w.embedding, usize::from(token));
+        rope.at(self.cache.len());
         for (l, layer) in w.layers.iter().enumerate() {
-            // Attention block.
-            rmsnorm(xb, x, layer.attention_norm, c.norm_eps);
-            let xin = prepare(isa, format, xb, &mut q8);
-            matvec(isa, q, &layer.wq, xb, xin.as_ref());
-            matvec(isa, k, &layer.wk, xb, xin.as_ref());
-            matvec(isa, v, &layer.wv, xb, xin.as_ref());
-            for h in q.chunks_exact_mut(hd).chain(k.chunks_exact_mut(hd)) {
-                rope_rotate(h, cos, sin);
-            }
-            self.cache.write(isa, l, k, v, &mut scratch);
-            self.cache.attend(isa, l, q, xb2, &mut scratch, slide);
-            let xin = prepare(isa, format, xb2, &mut q8);
-            matvec(isa, xb, &layer.wo, xb2, xin.as_ref());
-            for (a, b) in x.iter_mut().zip(xb.iter()) {
-                *a += b;
-            }
-
-            // Feed-forward block.
-            rmsnorm(xb, x, layer.ffn_norm, c.norm_eps);
-            let xin = prepare(isa, format, xb, &mut q8);
-            matvec(isa, hb, &layer.w1, xb, xin.as_ref());
-            matvec(isa, hb2, &layer.w3, xb, xin.as_ref());
-            swiglu(hb, hb2);
-            let xin = prepare(isa, format, hb, &mut q8);
-            matvec(isa, xb, &layer.w2, hb, xin.as_ref());
-            for (a, b) in x.iter_mut().zip(xb.iter()) {
-                *a += b;
-            }
+            act.attention(step, layer, l, &mut self.cache, attention, rope);
+            act.feed_forward(step, layer);
         }
         self.cache.advance();
+        Ok(act.output(step, w, allowed))
+    }
+}
 
-        rmsnorm(xb, x, w.norm, c.norm_eps);
-        let xin = prepare(isa, format, xb, &mut q8);
+impl Rope<'_> {
+    /// The rotation by `slid` positions (after a slide of the cache).
+    fn slide_to(&mut self, slid: u64) {
+        rope_angles_far(slid, self.frequencies, self.slide_cos, self.slide_sin);
+        self.slid = slid > 0;
+    }
+
+    /// The angles of window place `place`: the place plus the positions slid.
+    fn at(&mut self, place: usize) {
+        rope_angles(place as f32, self.frequencies, self.cos, self.sin);
+        if self.slid {
+            rope_add_angles(self.cos, self.sin, self.slide_cos, self.slide_sin);
+        }
+    }
+
+    /// What the sinks' queries are rotated back by, once the cache slid.
+    fn slide(&self) -> Option<SlideRotation<'_>> {
+        self.slid.then_some(SlideRotation {
+            cos: self.slide_cos,
+            sin: self.slide_sin,
+        })
+    }
+}
+
+impl Activations<'_> {
+    /// The attention block of layer `l`: RMSNorm → Q, K, V → RoPE → cache →
+    /// attention → output projection → residual.
+    fn attention(
+        &mut self,
+        step: Step,
+        layer: &Layer<'_>,
+        l: usize,
+        cache: &mut KvCache<'_>,
+        scratch: &mut AttentionScratch<'_>,
+        rope: &Rope<'_>,
+    ) {
+        let Step { isa, format, .. } = step;
+        rmsnorm(self.xb, self.x, layer.attention_norm, step.norm_eps);
+        let xin = prepare(isa, format, self.xb, &mut self.quant);
+        matvec(isa, self.q, &layer.wq, self.xb, xin.as_ref());
+        matvec(isa, self.k, &layer.wk, self.xb, xin.as_ref());
+        matvec(isa, self.v, &layer.wv, self.xb, xin.as_ref());
+        let hd = step.head_dim;
+        for h in self
+            .q
+            .chunks_exact_mut(hd)
+            .chain(self.k.chunks_exact_mut(hd))
+        {
+            rope_rotate(h, rope.cos, rope.sin);
+        }
+        cache.write(isa, l, self.k, self.v, scratch);
+        cache.attend(isa, l, self.q, self.xb2, scratch, rope.slide());
+        let xin = prepare(isa, format, self.xb2, &mut self.quant);
+        matvec(isa, self.xb, &layer.wo, self.xb2, xin.as_ref());
+        for (a, b) in self.x.iter_mut().zip(self.xb.iter()) {
+            *a += b;
+        }
+    }
+
+    /// The feed-forward block: RMSNorm → SwiGLU → residual.
+    fn feed_forward(&mut self, step: Step, layer: &Layer<'_>) {
+        let Step { isa, format, .. } = step;
+        rmsnorm(self.xb, self.x, layer.ffn_norm, step.norm_eps);
+        let xin = prepare(isa, format, self.xb, &mut self.quant);
+        matvec(isa, self.hb, &layer.w1, self.xb, xin.as_ref());
+        matvec(isa, self.hb2, &layer.w3, self.xb, xin.as_ref());
+        swiglu(self.hb, self.hb2);
+        let xin = prepare(isa, format, self.hb, &mut self.quant);
+        matvec(isa, self.xb, &layer.w2, self.hb, xin.as_ref());
+        for (a, b) in self.x.iter_mut().zip(self.xb.iter()) {
+            *a += b;
+        }
+    }
+
+    /// Final RMSNorm and the tied output layer: the logits, of the tokens in
+    /// `allowed` only if given (runs of consecutive allowed ids, each one
+    /// matvec; the others −∞).
+    fn output(&mut self, step: Step, w: &Weights<'_>, allowed: Option<&[u32]>) -> &mut [f32] {
+        let Step { isa, format, .. } = step;
+        rmsnorm(self.xb, self.x, w.norm, step.norm_eps);
+        let xin = prepare(isa, format, self.xb, &mut self.quant);
+        let logits = &mut *self.logits;
         let Some(set) = allowed else {
-            matvec(isa, logits, &w.embedding, xb, xin.as_ref());
-            return Ok(logits);
+            matvec(isa, logits, &w.embedding, self.xb, xin.as_ref());
+            return logits;
         };
-        // Runs of consecutive allowed ids, each one matvec.
         let allowed_at = |id: usize| set.get(id / 32).is_some_and(|w| w & (1 << (id % 32)) != 0);
         let mut id = 0;
         while id < logits.len() {
@@ -486,10 +548,10 @@ impl<'m, 'b> Session<'m, 'b> {
             }
             let run = &mut logits[start..id];
             match w.embedding.rows(start, id).filter(|_| on) {
-                Some(rows) => matvec(isa, run, &rows, xb, xin.as_ref()),
+                Some(rows) => matvec(isa, run, &rows, self.xb, xin.as_ref()),
                 None => run.fill(f32::NEG_INFINITY),
             }
         }
-        Ok(logits)
+        logits
     }
 }

@@ -75,3 +75,29 @@ fn every_family_gives_the_portable_logits_and_notes() {
         assert_eq!(notes(isa), notes(Isa::Portable), "{isa:?}");
     }
 }
+
+#[test]
+fn a_reset_session_is_a_fresh_one_even_after_slides() {
+    let bytes = student();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let options = SessionOptions::for_model(&model);
+    let mut memory = vec![0u8; Session::memory_required(&model, options)];
+    let mut session = Session::new(&model, options, &mut memory).unwrap();
+    let tokens: Vec<u16> = (0..40)
+        .map(|i| ((i * 53 + 7) % model.config.vocab_size) as u16)
+        .collect();
+    let run = |session: &mut Session<'_, '_>| -> Vec<u32> {
+        tokens
+            .iter()
+            .flat_map(|&t| session.forward(t).unwrap().to_vec())
+            .map(f32::to_bits)
+            .collect()
+    };
+    let fresh = run(&mut session);
+    for i in 0..300 {
+        session.forward((i % 400) as u16).unwrap();
+    }
+    assert!(session.evictions() >= 2);
+    session.reset();
+    assert_eq!(run(&mut session), fresh);
+}
