@@ -537,13 +537,7 @@ impl<'a> KvCache<'a> {
         let positions = (self.len + 1).min(cap);
         let row = self.shape.row();
         let head_at = |t: usize| self.offset(layer, t) + kvh * hd;
-        let (vs_len, padded) = (self.shape.value_stride(), positions.div_ceil(16) * 16);
-        let AttentionScratch {
-            scores,
-            weights,
-            weights_packed,
-            ..
-        } = scratch;
+        let scores = &mut *scratch.scores;
         match &self.store {
             KvStore::F32 { values, .. } => {
                 for (o, s) in out.chunks_exact_mut(hd).zip(scores.chunks_mut(cap)) {
@@ -574,39 +568,62 @@ impl<'a> KvCache<'a> {
                 let vs = value_scales
                     .get(self.shape.scale_at(layer, kvh, 0)..)
                     .unwrap_or(&[]);
-                let mut c = [0.0f32; 2];
-                let heads = out.len() / hd.max(1);
-                for (i, c) in c.iter_mut().enumerate().take(heads) {
-                    let s = scores
-                        .get_mut(i * cap..i * cap + positions)
-                        .unwrap_or(&mut []);
-                    let w = weights
-                        .get_mut(i * vs_len..(i + 1) * vs_len)
-                        .unwrap_or(&mut []);
-                    let p = weights_packed
-                        .get_mut(i * vs_len / 2..(i + 1) * vs_len / 2)
-                        .unwrap_or(&mut []);
-                    *c = integer_weights(isa, s, vs, w, p);
-                }
-                let w = |i: usize| weights.get(i * vs_len..i * vs_len + padded).unwrap_or(&[]);
-                let p = |i: usize| {
-                    weights_packed
-                        .get(i * vs_len / 2..(i * vs_len + padded) / 2)
-                        .unwrap_or(&[])
-                };
                 let v = values.get(self.value_row(layer, kvh * hd)..).unwrap_or(&[]);
-                let v: &[u8] = bytemuck::cast_slice(v);
-                if out.len() == 2 * hd {
-                    let (oa, ob) = out.split_at_mut(hd);
-                    dot_rows_i16_pair(isa, [oa, ob], v, vs_len, [w(0), w(1)], [p(0), p(1)]);
-                } else {
-                    dot_rows_i16(isa, out, v, vs_len, w(0), p(0));
-                }
-                for (o, c) in out.chunks_exact_mut(hd).zip(c) {
-                    for x in o.iter_mut() {
-                        *x *= c;
-                    }
-                }
+                self.weigh_int8(isa, bytemuck::cast_slice(v), vs, out, scratch);
+            }
+        }
+    }
+
+    /// [`KvCache::weigh`] over int8 values `v` (a KV head's transposed rows)
+    /// with their scales `vs`: each head's scores become 16-bit weights, one
+    /// integer dot product per value row (for two heads at once), one
+    /// rescale per head.
+    fn weigh_int8(
+        &self,
+        isa: Isa,
+        v: &[u8],
+        vs: &[f32],
+        out: &mut [f32],
+        scratch: &mut AttentionScratch<'_>,
+    ) {
+        let (hd, cap) = (self.shape.head_dim, self.shape.capacity);
+        let positions = (self.len + 1).min(cap);
+        let (vs_len, padded) = (self.shape.value_stride(), positions.div_ceil(16) * 16);
+        let AttentionScratch {
+            scores,
+            weights,
+            weights_packed,
+            ..
+        } = scratch;
+        let mut c = [0.0f32; 2];
+        let heads = out.len() / hd.max(1);
+        for (i, c) in c.iter_mut().enumerate().take(heads) {
+            let s = scores
+                .get_mut(i * cap..i * cap + positions)
+                .unwrap_or(&mut []);
+            let w = weights
+                .get_mut(i * vs_len..(i + 1) * vs_len)
+                .unwrap_or(&mut []);
+            let p = weights_packed
+                .get_mut(i * vs_len / 2..(i + 1) * vs_len / 2)
+                .unwrap_or(&mut []);
+            *c = integer_weights(isa, s, vs, w, p);
+        }
+        let w = |i: usize| weights.get(i * vs_len..i * vs_len + padded).unwrap_or(&[]);
+        let p = |i: usize| {
+            weights_packed
+                .get(i * vs_len / 2..(i * vs_len + padded) / 2)
+                .unwrap_or(&[])
+        };
+        if out.len() == 2 * hd {
+            let (oa, ob) = out.split_at_mut(hd);
+            dot_rows_i16_pair(isa, [oa, ob], v, vs_len, [w(0), w(1)], [p(0), p(1)]);
+        } else {
+            dot_rows_i16(isa, out, v, vs_len, w(0), p(0));
+        }
+        for (o, c) in out.chunks_exact_mut(hd).zip(c) {
+            for x in o.iter_mut() {
+                *x *= c;
             }
         }
     }

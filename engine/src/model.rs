@@ -91,9 +91,6 @@ impl<'a> Model<'a> {
 
     /// Parameters (weights) in the model.
     pub fn parameters(&self) -> usize {
-        let c = &self.config;
-        let per_layer =
-            2 * c.dim + 2 * c.dim * c.dim + 2 * c.kv_dim() * c.dim + 3 * c.dim * c.hidden_dim;
-        c.vocab_size * c.dim + c.n_layers * per_layer + c.dim
+        self.config.parameters()
     }
 }
