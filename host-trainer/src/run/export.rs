@@ -142,6 +142,9 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// A tensor of the file: name, dtype, shape, little-endian bytes.
+type Buffer = (String, Dtype, Vec<usize>, Vec<u8>);
+
 /// Build the engine's file.
 pub fn export(
     weights: &FloatWeights,
@@ -149,6 +152,21 @@ pub fn export(
     bpe: &Bpe,
     precision: Precision,
 ) -> Result<Vec<u8>> {
+    check_exportable(config, bpe, precision)?;
+    let buffers = tensor_buffers(weights, config, bpe, precision)?;
+    let views = buffers
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            Ok((name.clone(), TensorView::new(*dtype, shape.clone(), bytes)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = metadata(config, precision);
+    Ok(safetensors::serialize(views, Some(metadata))?)
+}
+
+/// An error where the configuration, the BPE table or the precision cannot
+/// make an engine file.
+fn check_exportable(config: &ModelConfig, bpe: &Bpe, precision: Precision) -> Result<()> {
     config.validate()?;
     if config.architecture != crate::config::Architecture::Transformer {
         bail!(
@@ -176,42 +194,21 @@ pub fn export(
             );
         }
     }
-    let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    Ok(())
+}
+
+/// Every tensor of the file, in order: the matrices (with their scales for
+/// int8), the norm gains, the BPE merges.
+fn tensor_buffers(
+    weights: &FloatWeights,
+    config: &ModelConfig,
+    bpe: &Bpe,
+    precision: Precision,
+) -> Result<Vec<Buffer>> {
+    let mut buffers: Vec<Buffer> = Vec::new();
     for (name, rows, cols) in matrices(config) {
         let values = weights.get(&format!("{name}.weight"), &[rows, cols])?;
-        match precision {
-            Precision::F32 => buffers.push((
-                format!("{name}.weight"),
-                Dtype::F32,
-                vec![rows, cols],
-                f32_bytes(values),
-            )),
-            Precision::F16 => buffers.push((
-                format!("{name}.weight"),
-                Dtype::F16,
-                vec![rows, cols],
-                values
-                    .iter()
-                    .flat_map(|&x| half::f16::from_f32(x).to_bits().to_le_bytes())
-                    .collect(),
-            )),
-            Precision::Int8 { .. } => {
-                let group_size = precision.format().group_for(cols);
-                let (q, scales) = quantize_matrix(values, cols, group_size);
-                buffers.push((
-                    format!("{name}.weight"),
-                    Dtype::I8,
-                    vec![rows, cols],
-                    q.iter().map(|&v| v as u8).collect(),
-                ));
-                buffers.push((
-                    format!("{name}.scales"),
-                    Dtype::F32,
-                    vec![rows, cols / group_size],
-                    f32_bytes(&scales),
-                ));
-            }
-        }
+        push_matrix(&mut buffers, &name, (rows, cols), values, precision);
     }
     for name in norms(config) {
         let values = weights.get(&name, &[config.dim])?;
@@ -223,13 +220,55 @@ pub fn export(
         vec![bpe.merges().len(), 2],
         bpe.merge_bytes(),
     ));
+    Ok(buffers)
+}
 
-    let views = buffers
-        .iter()
-        .map(|(name, dtype, shape, bytes)| {
-            Ok((name.clone(), TensorView::new(*dtype, shape.clone(), bytes)?))
-        })
-        .collect::<Result<Vec<_>>>()?;
+/// Append matrix `name` (`[rows, cols]`) at `precision`: its weights, and
+/// for int8 its scales after them.
+fn push_matrix(
+    buffers: &mut Vec<Buffer>,
+    name: &str,
+    (rows, cols): (usize, usize),
+    values: &[f32],
+    precision: Precision,
+) {
+    match precision {
+        Precision::F32 => buffers.push((
+            format!("{name}.weight"),
+            Dtype::F32,
+            vec![rows, cols],
+            f32_bytes(values),
+        )),
+        Precision::F16 => buffers.push((
+            format!("{name}.weight"),
+            Dtype::F16,
+            vec![rows, cols],
+            values
+                .iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_bits().to_le_bytes())
+                .collect(),
+        )),
+        Precision::Int8 { .. } => {
+            let group_size = precision.format().group_for(cols);
+            let (q, scales) = quantize_matrix(values, cols, group_size);
+            buffers.push((
+                format!("{name}.weight"),
+                Dtype::I8,
+                vec![rows, cols],
+                q.iter().map(|&v| v as u8).collect(),
+            ));
+            buffers.push((
+                format!("{name}.scales"),
+                Dtype::F32,
+                vec![rows, cols / group_size],
+                f32_bytes(&scales),
+            ));
+        }
+    }
+}
+
+/// The file's metadata: the format, the configuration, the weight storage.
+fn metadata(config: &ModelConfig, precision: Precision) -> HashMap<String, String> {
     let mut metadata = HashMap::new();
     let c = config;
     for (key, value) in [
@@ -257,7 +296,7 @@ pub fn export(
         Some(g) => drop(metadata.insert("group_size".into(), g.to_string())),
         None => {}
     }
-    Ok(safetensors::serialize(views, Some(metadata))?)
+    metadata
 }
 
 /// The BPE table stored in an exported model file.

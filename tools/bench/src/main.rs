@@ -305,73 +305,115 @@ fn check_export(
     })
 }
 
+/// The files llama2.c reads: its f32 and int8 checkpoints and its tokenizer.
+struct PeerFiles {
+    float: PathBuf,
+    int8: PathBuf,
+    tokenizer: PathBuf,
+}
+
 /// The engine against llama2.c's run.c (f32) and runq.c (int8) on the same
 /// weights, one thread each, after checking that their logits agree.
 fn against_llama2c(args: &Args, peers: &Peers, bpe: &Bpe, stream: &[u16]) -> Result<()> {
     let dir = peers.dir();
-    let float_path = dir.join("model-f32.bin");
-    let int8_path = dir.join("model-q80.bin");
-    let tokenizer_path = dir.join("tokenizer.bin");
-    std::fs::write(&tokenizer_path, llama2c::tokenizer(bpe)?)?;
+    let files = PeerFiles {
+        float: dir.join("model-f32.bin"),
+        int8: dir.join("model-q80.bin"),
+        tokenizer: dir.join("tokenizer.bin"),
+    };
+    std::fs::write(&files.tokenizer, llama2c::tokenizer(bpe)?)?;
     println!("| preset | engine int8 tok/s | runq.c tok/s | ratio (engine / runq.c) | engine f32 tok/s | run.c tok/s | ratio (engine / run.c) | engine int8, f32 KV tok/s | ratio (engine / runq.c) |");
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut checks = Vec::new();
     for preset in &args.presets {
-        let (config, _, weights) = random_model(preset, bpe)?;
-        let ids: Vec<u16> = stream
-            .iter()
-            .copied()
-            .cycle()
-            .take(config.context)
-            .collect();
-        let int8 = export(&weights, &config, bpe, INT8)?;
-        let float = export(&weights, &config, bpe, Precision::F32)?;
-        std::fs::write(&float_path, llama2c::f32_checkpoint(&weights, &config)?)?;
-        std::fs::write(
-            &int8_path,
-            llama2c::q80_checkpoint(&weights, &config, GROUP_SIZE)?,
-        )?;
-
-        // Bos at position 0 (where RoPE is the identity), then real tokens.
-        let tokens: Vec<u16> = std::iter::once(BOS_ID)
-            .chain(ids.iter().copied())
-            .take(CHECK_POSITIONS.min(config.context))
-            .collect();
-        let check = check_export(
-            preset,
-            peers,
-            (&float_path, &int8_path, &tokenizer_path),
-            (&float, &int8),
-            &tokens,
-            config.vocab_size,
-        )?;
-        checks.push((preset, check));
-
-        let (engine_int8, _) = engine_rate(&int8, None, &ids, args.seconds)?;
-        let runq = peers.tokens_per_second(
-            Program::Runq,
-            &int8_path,
-            &tokenizer_path,
-            args.seconds,
-            BOS_ID,
-        )?;
-        let (engine_float, _) = engine_rate(&float, None, &ids, args.seconds)?;
-        let run = peers.tokens_per_second(
-            Program::Run,
-            &float_path,
-            &tokenizer_path,
-            args.seconds,
-            BOS_ID,
-        )?;
-        let (engine_int8_f32_kv, _) =
-            engine_rate(&int8, Some(KvPrecision::F32), &ids, args.seconds)?;
-        println!(
-            "| {preset} | {engine_int8:.0} | {runq:.0} | {:.2} | {engine_float:.0} | {run:.0} | {:.2} | {engine_int8_f32_kv:.0} | {:.2} |",
-            engine_int8 / runq,
-            engine_float / run,
-            engine_int8_f32_kv / runq,
-        );
+        let check = llama2c_preset(preset, args, peers, bpe, stream, &files)?;
+        checks.push((preset.as_str(), check));
     }
+    print_checks(&checks);
+    Ok(())
+}
+
+/// One preset against llama2.c: export its random weights for both, check
+/// the logits, print its row of speeds; what the check found.
+fn llama2c_preset(
+    preset: &str,
+    args: &Args,
+    peers: &Peers,
+    bpe: &Bpe,
+    stream: &[u16],
+    files: &PeerFiles,
+) -> Result<Check> {
+    let (config, _, weights) = random_model(preset, bpe)?;
+    let ids: Vec<u16> = stream
+        .iter()
+        .copied()
+        .cycle()
+        .take(config.context)
+        .collect();
+    let int8 = export(&weights, &config, bpe, INT8)?;
+    let float = export(&weights, &config, bpe, Precision::F32)?;
+    std::fs::write(&files.float, llama2c::f32_checkpoint(&weights, &config)?)?;
+    std::fs::write(
+        &files.int8,
+        llama2c::q80_checkpoint(&weights, &config, GROUP_SIZE)?,
+    )?;
+
+    // Bos at position 0 (where RoPE is the identity), then real tokens.
+    let tokens: Vec<u16> = std::iter::once(BOS_ID)
+        .chain(ids.iter().copied())
+        .take(CHECK_POSITIONS.min(config.context))
+        .collect();
+    let check = check_export(
+        preset,
+        peers,
+        (&files.float, &files.int8, &files.tokenizer),
+        (&float, &int8),
+        &tokens,
+        config.vocab_size,
+    )?;
+    print_speeds(preset, args.seconds, peers, files, (&float, &int8), &ids)?;
+    Ok(check)
+}
+
+/// Measure and print one preset's row of speeds: the engine (int8, f32,
+/// int8 with an f32 KV cache) against runq.c and run.c.
+fn print_speeds(
+    preset: &str,
+    seconds: f64,
+    peers: &Peers,
+    files: &PeerFiles,
+    engines: (&[u8], &[u8]),
+    ids: &[u16],
+) -> Result<()> {
+    let (float, int8) = engines;
+    let (engine_int8, _) = engine_rate(int8, None, ids, seconds)?;
+    let runq = peers.tokens_per_second(
+        Program::Runq,
+        &files.int8,
+        &files.tokenizer,
+        seconds,
+        BOS_ID,
+    )?;
+    let (engine_float, _) = engine_rate(float, None, ids, seconds)?;
+    let run = peers.tokens_per_second(
+        Program::Run,
+        &files.float,
+        &files.tokenizer,
+        seconds,
+        BOS_ID,
+    )?;
+    let (engine_int8_f32_kv, _) = engine_rate(int8, Some(KvPrecision::F32), ids, seconds)?;
+    println!(
+        "| {preset} | {engine_int8:.0} | {runq:.0} | {:.2} | {engine_float:.0} | {run:.0} | {:.2} | {engine_int8_f32_kv:.0} | {:.2} |",
+        engine_int8 / runq,
+        engine_float / run,
+        engine_int8_f32_kv / runq,
+    );
+    Ok(())
+}
+
+/// Print the table of logit checks, one row per preset.
+fn print_checks(checks: &[(&str, Check)]) {
     let last = CHECK_POSITIONS - 1;
     println!();
     println!("Logits of Bos at position 0 and of real tokens after it, llama2.c against the engine on the same weights (int8: both with f32 KV caches; relative: to the largest logit):");
@@ -390,5 +432,4 @@ fn against_llama2c(args: &Args, peers: &Peers, bpe: &Bpe, stream: &[u16]) -> Res
             100.0 * c.runq_error,
         );
     }
-    Ok(())
 }
