@@ -61,96 +61,146 @@ pub fn matvec_i8(
     packed: &[u32],
     xs: &[f32],
 ) -> Option<()> {
-    let super::Int8Rows {
-        weights: w,
-        scales,
-        cols,
-        group,
-        ..
-    } = m;
     let rows = out.len();
     let Some(groups) = m.checked_groups(rows, packed.len() * 2, xs.len(), 8) else {
         return Some(());
     };
-    let sc: &[f32] = bytemuck::try_cast_slice(&scales[..rows * groups * 4]).ok()?;
-    // SAFETY: every index below is < rows * groups.
-    let scale = |i: usize| unsafe { *sc.get_unchecked(i) };
-    let blocks = group / 8;
-    let (wp, xp) = (w.as_ptr(), packed.as_ptr());
-    let mut r = 0;
-    if groups == 1 {
-        // One scale per row: a row's dot product, one rescale.
-        // SAFETY: groups == 1 and the checks above: xs holds one scale.
-        let s = unsafe { *xs.get_unchecked(0) };
-        while r + 3 <= rows {
-            // SAFETY: rows r..r + 3 are in range by the checks above.
+    let pass = Rows {
+        w: m.weights,
+        scales: bytemuck::try_cast_slice(&m.scales[..rows * groups * 4]).ok()?,
+        packed,
+        xs,
+        cols: m.cols,
+        group: m.group,
+        groups,
+    };
+    let mut r = if groups == 1 {
+        pass.triples_one_scale(out)
+    } else {
+        0
+    };
+    r = pass.triples(out, r);
+    pass.tail(out, r);
+    Some(())
+}
+
+/// A checked int8 matvec (see [`matvec_i8`]): every row `< out.len()` and
+/// group `< groups` lies within the slices.
+struct Rows<'a> {
+    w: &'a [u8],
+    scales: &'a [f32],
+    packed: &'a [u32],
+    xs: &'a [f32],
+    cols: usize,
+    group: usize,
+    groups: usize,
+}
+
+impl Rows<'_> {
+    /// Scale `i` (of `rows * groups`).
+    fn scale(&self, i: usize) -> f32 {
+        // SAFETY: every caller's index is < rows * groups (checked in matvec_i8).
+        unsafe { *self.scales.get_unchecked(i) }
+    }
+
+    /// One scale per row: three rows' dot products per pass, one rescale
+    /// each. Returns the rows done.
+    fn triples_one_scale(&self, out: &mut [f32]) -> usize {
+        let (wp, xp, cols) = (self.w.as_ptr(), self.packed.as_ptr(), self.cols);
+        // SAFETY: one group, so xs holds one scale (checked in matvec_i8).
+        let s = unsafe { *self.xs.get_unchecked(0) };
+        let mut r = 0;
+        while r + 3 <= out.len() {
+            // SAFETY: rows r..r + 3 are in range (checked in matvec_i8).
             let d = unsafe {
                 let a = wp.add(r * cols);
-                triple_blocks(a, a.add(cols), a.add(2 * cols), xp, blocks)
+                triple_blocks(a, a.add(cols), a.add(2 * cols), xp, self.group / 8)
             };
             for (i, d) in d.into_iter().enumerate() {
-                out[r + i] = d as f32 * (scale(r + i) * s);
+                out[r + i] = d as f32 * (self.scale(r + i) * s);
             }
             r += 3;
         }
+        r
     }
-    // Three rows per pass: each activation word serves three rows (12 of the
-    // 12 registers inline assembly may use here).
-    while r + 3 <= rows {
-        let mut acc = [0.0f32; 3];
-        for g in 0..groups {
-            let at = g * group;
-            // SAFETY: rows r..r + 3, group g: in range by the checks above.
-            let d = unsafe {
-                triple_blocks(
-                    wp.add(r * cols + at),
-                    wp.add((r + 1) * cols + at),
-                    wp.add((r + 2) * cols + at),
-                    xp.add(at / 2),
-                    blocks,
-                )
-            };
-            // SAFETY: g < groups <= xs.len().
-            let s = unsafe { *xs.get_unchecked(g) };
-            for (i, (a, d)) in acc.iter_mut().zip(d).enumerate() {
-                *a += d as f32 * (scale((r + i) * groups + g) * s);
+
+    /// Three rows per pass from row `r`, group by group: each activation
+    /// word serves three rows (12 of the 12 registers inline assembly may
+    /// use here). Returns the rows done.
+    fn triples(&self, out: &mut [f32], mut r: usize) -> usize {
+        let (wp, xp, cols, groups) = (
+            self.w.as_ptr(),
+            self.packed.as_ptr(),
+            self.cols,
+            self.groups,
+        );
+        while r + 3 <= out.len() {
+            let mut acc = [0.0f32; 3];
+            for g in 0..groups {
+                let at = g * self.group;
+                // SAFETY: rows r..r + 3, group g: in range (checked in matvec_i8).
+                let d = unsafe {
+                    triple_blocks(
+                        wp.add(r * cols + at),
+                        wp.add((r + 1) * cols + at),
+                        wp.add((r + 2) * cols + at),
+                        xp.add(at / 2),
+                        self.group / 8,
+                    )
+                };
+                // SAFETY: g < groups <= xs.len().
+                let s = unsafe { *self.xs.get_unchecked(g) };
+                for (i, (a, d)) in acc.iter_mut().zip(d).enumerate() {
+                    *a += d as f32 * (self.scale((r + i) * groups + g) * s);
+                }
             }
+            out[r..r + 3].copy_from_slice(&acc);
+            r += 3;
         }
-        out[r..r + 3].copy_from_slice(&acc);
-        r += 3;
+        r
     }
-    while r + 2 <= rows {
-        let (mut acc_a, mut acc_b) = (0.0f32, 0.0f32);
-        for g in 0..groups {
-            // SAFETY: rows r and r + 1, group g: in range by the checks above.
-            let (da, db) = unsafe {
-                pair_blocks(
-                    wp.add(r * cols + g * group),
-                    wp.add((r + 1) * cols + g * group),
-                    xp.add(g * group / 2),
-                    blocks,
-                )
-            };
-            // SAFETY: g < groups <= xs.len().
-            let s = unsafe { *xs.get_unchecked(g) };
-            acc_a += da as f32 * (scale(r * groups + g) * s);
-            acc_b += db as f32 * (scale((r + 1) * groups + g) * s);
+
+    /// The last one or two rows from row `r`.
+    fn tail(&self, out: &mut [f32], mut r: usize) {
+        let (wp, xp, cols, groups, group) = (
+            self.w.as_ptr(),
+            self.packed.as_ptr(),
+            self.cols,
+            self.groups,
+            self.group,
+        );
+        while r + 2 <= out.len() {
+            let (mut acc_a, mut acc_b) = (0.0f32, 0.0f32);
+            for g in 0..groups {
+                // SAFETY: rows r and r + 1, group g: in range (checked in matvec_i8).
+                let (da, db) = unsafe {
+                    pair_blocks(
+                        wp.add(r * cols + g * group),
+                        wp.add((r + 1) * cols + g * group),
+                        xp.add(g * group / 2),
+                        group / 8,
+                    )
+                };
+                // SAFETY: g < groups <= xs.len().
+                let s = unsafe { *self.xs.get_unchecked(g) };
+                acc_a += da as f32 * (self.scale(r * groups + g) * s);
+                acc_b += db as f32 * (self.scale((r + 1) * groups + g) * s);
+            }
+            out[r] = acc_a;
+            out[r + 1] = acc_b;
+            r += 2;
         }
-        out[r] = acc_a;
-        out[r + 1] = acc_b;
-        r += 2;
-    }
-    if r < rows {
-        let row = &w[r * cols..][..cols];
-        let mut acc = 0.0f32;
-        for (g, &s) in xs.iter().enumerate().take(groups) {
-            let at = g * group;
-            let d = dot_packed(&row[at..at + group], &packed[at / 2..(at + group) / 2]);
-            acc += d as f32 * (scale(r * groups + g) * s);
+        if r < out.len() {
+            let row = &self.w[r * cols..][..cols];
+            let mut acc = 0.0f32;
+            for (g, &s) in self.xs.iter().enumerate().take(groups) {
+                let at = g * group;
+                let d = dot_packed(&row[at..at + group], &self.packed[at / 2..(at + group) / 2]);
+                acc += d as f32 * (self.scale(r * groups + g) * s);
+            }
+            out[r] = acc;
         }
-        out[r] = acc;
     }
-    Some(())
 }
 
 /// int8 matvec over [`Int8Layout::Interleaved4`] weights with one scale per
