@@ -21,7 +21,8 @@
 
 use crate::kernels::{
     dot_rows_i16, dot_rows_i16_pair, dot_rows_i8, dot_rows_i8_pair, exp_nonpositive,
-    quantize_packed, quantize_with, rope_rotate_back, scores_f32, softmax, weighted_sum_f32, Isa,
+    lane_pairs_i16, quantize_packed, quantize_with, rope_rotate_back, scores_f32, softmax,
+    weighted_sum_f32, Isa,
 };
 
 /// How cache entries are stored.
@@ -733,13 +734,11 @@ fn integer_weights(
     // s ≥ 0: adding 0.5 and truncating rounds to nearest.
     let weight = |s: f32| (s * inv + 0.5) as i32 as i16;
     if isa == Isa::ArmDsp {
-        // Straight into the DSP kernel's lane pairs (see `pack_pairs_i16`).
-        let lane = |s: Option<&f32>| u32::from(s.map_or(0, |&s| weight(s)) as u16);
+        // Straight into the DSP kernel's lane pairs (zero past the positions).
+        let at = |t: usize| scores.get(t).map_or(0, |&s| weight(s));
         for (i, p) in packed.chunks_exact_mut(2).enumerate() {
-            let at = |j: usize| scores.get(4 * i + j);
             if let [a, b] = p {
-                *a = lane(at(0)) | (lane(at(2)) << 16);
-                *b = lane(at(1)) | (lane(at(3)) << 16);
+                [*a, *b] = lane_pairs_i16([at(4 * i), at(4 * i + 1), at(4 * i + 2), at(4 * i + 3)]);
             }
         }
         return max_w / qmax / sum;

@@ -441,13 +441,22 @@ pub fn dot_i16_with(isa: Isa, v: &[u8], w: &[i16], w_packed: &[u32]) -> i32 {
 
 /// [`pack_pairs`] for 16-bit values.
 pub fn pack_pairs_i16(values: &[i16], packed: &mut [u32]) {
-    let lane = |v: i16| u32::from(v as u16);
     for (x, p) in values.chunks_exact(4).zip(packed.chunks_exact_mut(2)) {
         if let ([x0, x1, x2, x3], [a, b]) = (x, p) {
-            *a = lane(*x0) | (lane(*x2) << 16);
-            *b = lane(*x1) | (lane(*x3) << 16);
+            [*a, *b] = lane_pairs_i16([*x0, *x1, *x2, *x3]);
         }
     }
+}
+
+/// Four consecutive 16-bit values as the DSP kernels' two lane pairs
+/// `(x2:x0) (x3:x1)`: one step of [`pack_pairs_i16`].
+#[inline]
+pub fn lane_pairs_i16(x: [i16; 4]) -> [u32; 2] {
+    let lane = |v: i16| u32::from(v as u16);
+    [
+        lane(x[0]) | (lane(x[2]) << 16),
+        lane(x[1]) | (lane(x[3]) << 16),
+    ]
 }
 
 /// Copy row `row` of `w` into `out`, as f32 (the embedding lookup).
