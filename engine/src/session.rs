@@ -14,7 +14,9 @@ use crate::kernels::{
     dequantize_row, matvec, quantize_packed, rmsnorm, rope_add_angles, rope_angles,
     rope_angles_far, rope_frequencies, rope_rotate, swiglu, Isa, QuantizedVector,
 };
-use crate::kv_cache::{AttentionScratch, KvCache, KvPrecision, KvShape, KvStore, SlideRotation};
+use crate::kv_cache::{
+    AttentionScratch, FloatKv, Int8Kv, KvCache, KvPrecision, KvShape, KvStore, SlideRotation,
+};
 use crate::model::Model;
 use crate::sampler::Sampler;
 use crate::weights::{Layer, Weights};
@@ -241,17 +243,17 @@ fn carve_store<'b>(arena: &mut Arena<'b>, kv: KvPrecision, shape: &KvShape) -> O
     match kv {
         KvPrecision::F32 => {
             let (keys, values) = (arena.take(shape.values()), arena.take(shape.values()));
-            Some(KvStore::F32 {
+            Some(KvStore::F32(FloatKv {
                 keys: keys?,
                 values: values?,
-            })
+            }))
         }
         KvPrecision::F16 => {
             let (keys, values) = (arena.take(shape.values()), arena.take(shape.values()));
-            Some(KvStore::F16 {
+            Some(KvStore::F16(FloatKv {
                 keys: keys?,
                 values: values?,
-            })
+            }))
         }
         KvPrecision::Int8 => {
             let (keys, values) = (
@@ -260,12 +262,12 @@ fn carve_store<'b>(arena: &mut Arena<'b>, kv: KvPrecision, shape: &KvShape) -> O
             );
             let (key_scales, value_scales) =
                 (arena.take(shape.scales()), arena.take(shape.scales()));
-            Some(KvStore::Int8 {
+            Some(KvStore::Int8(Int8Kv {
                 keys: keys?,
                 values: values?,
                 key_scales: key_scales?,
                 value_scales: value_scales?,
-            })
+            }))
         }
     }
 }
