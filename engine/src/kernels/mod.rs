@@ -794,7 +794,12 @@ mod tests {
     #[test]
     fn every_kernel_family_gives_the_portable_bits() {
         // Shapes with a row remainder (7 rows) and, for floats, a column tail.
-        for (rows, cols, group) in [(7usize, 64usize, 32usize), (9, 128, 64), (5, 200, 8)] {
+        for (rows, cols, group) in [
+            (7usize, 64usize, 32usize),
+            (9, 128, 64),
+            (5, 200, 8),
+            (16, 36, 4),
+        ] {
             let x: heapless::Vec<f32, 256> = bytes(cols as u32, cols)
                 .map(|b| (f32::from(b) - 127.5) / 50.0)
                 .collect();
@@ -967,6 +972,42 @@ mod tests {
         let (s, c) = sin_cos(1e6);
         assert_eq!((s, c), (libm::sinf(1e6), libm::cosf(1e6)));
         assert!(sin_cos(f32::NAN).0.is_nan());
+    }
+
+    #[test]
+    fn every_family_scores_and_weighs_float_heads_with_the_portable_bits() {
+        let keys: heapless::Vec<f32, 4096> = bytes(5, 4096)
+            .map(|b| (f32::from(b) - 128.0) / 40.0)
+            .collect();
+        for hd in [8usize, 12, 16, 32, 64] {
+            let stride = 2 * hd;
+            let q: heapless::Vec<f32, 64> = bytes(hd as u32, hd)
+                .map(|b| (f32::from(b) - 127.0) / 60.0)
+                .collect();
+            for n in [1usize, 7, 8, 9, 17, 24] {
+                let p: heapless::Vec<f32, 24> =
+                    bytes(n as u32, n).map(|b| f32::from(b) / 255.0).collect();
+                let (mut s0, mut o0) = ([0.0f32; 24], [0.0f32; 64]);
+                scores_f32(Isa::Portable, &mut s0[..n], &keys, stride, &q);
+                weighted_sum_f32(Isa::Portable, &mut o0[..hd], &keys, stride, &p);
+                assert!(s0[..n].iter().all(|s| *s != 0.0) && o0[..hd].iter().any(|o| *o != 0.0));
+                for isa in Isa::available() {
+                    let (mut s, mut o) = ([0.0f32; 24], [1.0f32; 64]);
+                    scores_f32(isa, &mut s[..n], &keys, stride, &q);
+                    weighted_sum_f32(isa, &mut o[..hd], &keys, stride, &p);
+                    assert_eq!(
+                        s.map(f32::to_bits),
+                        s0.map(f32::to_bits),
+                        "{isa:?} {hd} {n}"
+                    );
+                    assert_eq!(
+                        o.map(f32::to_bits)[..hd],
+                        o0.map(f32::to_bits)[..hd],
+                        "{isa:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -42,6 +42,23 @@ unsafe fn lanes(v: __m256) -> f32 {
     sum8(a)
 }
 
+/// Eight accumulators' lanes summed like [`sum8`], all at once: lane `r` of
+/// the result is `lanes(acc[r])`. (The horizontal adds pair the same lanes as
+/// `sum8`'s tree, and float addition is commutative.)
+#[inline(always)]
+unsafe fn lanes8(acc: &[__m256; 8]) -> __m256 {
+    let h01 = _mm256_hadd_ps(acc[0], acc[1]);
+    let h23 = _mm256_hadd_ps(acc[2], acc[3]);
+    let h45 = _mm256_hadd_ps(acc[4], acc[5]);
+    let h67 = _mm256_hadd_ps(acc[6], acc[7]);
+    // Per 128-bit half: ((a0+a1)+(a2+a3)) of rows 0–3, then of rows 4–7.
+    let q0 = _mm256_hadd_ps(h01, h23);
+    let q1 = _mm256_hadd_ps(h45, h67);
+    let low = _mm256_permute2f128_ps::<0x20>(q0, q1);
+    let high = _mm256_permute2f128_ps::<0x31>(q0, q1);
+    _mm256_add_ps(low, high)
+}
+
 /// Float matvec, eight rows per pass (each activation block loaded once,
 /// eight independent accumulator chains), then four, then one.
 /// `W` is the bytes per weight (4: f32, 2: f16).
@@ -98,9 +115,9 @@ unsafe fn rows_float<const W: usize, const R: usize>(
             );
         }
     }
-    for (i, (o, a)) in out.iter_mut().zip(acc).enumerate() {
+    let mut tails = [0.0f32; R];
+    for (i, tail) in tails.iter_mut().enumerate() {
         let row = w.add(i * row_bytes);
-        let mut tail = 0.0f32;
         for c in blocks * 8..cols {
             let wv = if W == 4 {
                 f32::from_le_bytes(core::ptr::read_unaligned(row.add(c * 4).cast()))
@@ -110,8 +127,15 @@ unsafe fn rows_float<const W: usize, const R: usize>(
                 )))
                 .to_f32()
             };
-            tail += wv * *x.add(c);
+            *tail += wv * *x.add(c);
         }
+    }
+    if let (Ok(acc), Some(o)) = (<&[__m256; 8]>::try_from(&acc[..]), out.get_mut(..8)) {
+        let sums = _mm256_add_ps(lanes8(acc), _mm256_loadu_ps(tails.as_ptr()));
+        _mm256_storeu_ps(o.as_mut_ptr(), sums);
+        return;
+    }
+    for ((o, a), tail) in out.iter_mut().zip(acc).zip(tails) {
         *o = lanes(a) + tail;
     }
 }
@@ -391,7 +415,8 @@ unsafe fn axpy_avx2(y: *mut f32, a: f32, x: *const f32, n: usize) {
 }
 
 /// `out[t] = dot_f32(q, keys[t·stride..][..q.len()])` for every `t < out.len()`
-/// (the attention scores of one head; the same bits as [`super::dot_f32`]).
+/// (the attention scores of one head; the same bits as [`super::dot_f32`]),
+/// eight positions per pass.
 pub fn scores_f32(out: &mut [f32], keys: &[f32], stride: usize, q: &[f32]) {
     let (n, hd) = (out.len(), q.len());
     if n == 0 || keys.len() < (n - 1) * stride + hd {
@@ -399,24 +424,86 @@ pub fn scores_f32(out: &mut [f32], keys: &[f32], stride: usize, q: &[f32]) {
     }
     // SAFETY: the caller checked AVX2; reads within the check above.
     unsafe {
-        for (t, o) in out.iter_mut().enumerate() {
-            *o = dot_f32_avx2(q.as_ptr(), keys.as_ptr().add(t * stride), hd);
+        let (q, k) = (q.as_ptr(), keys.as_ptr());
+        let mut chunks = out.chunks_exact_mut(8);
+        for (c, o) in (&mut chunks).enumerate() {
+            scores8(o, k.add(8 * c * stride), stride, q, hd);
+        }
+        let done = n - chunks.into_remainder().len();
+        for (t, o) in out.iter_mut().enumerate().skip(done) {
+            *o = dot_f32_avx2(q, k.add(t * stride), hd);
         }
     }
 }
 
+/// Eight positions of [`scores_f32`]: eight accumulator chains sharing each
+/// query load, reduced together.
+#[target_feature(enable = "avx2")]
+unsafe fn scores8(out: &mut [f32], k: *const f32, stride: usize, q: *const f32, hd: usize) {
+    let blocks = hd / 8;
+    let mut acc = [_mm256_setzero_ps(); 8];
+    for b in 0..blocks {
+        let qv = _mm256_loadu_ps(q.add(b * 8));
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_add_ps(
+                *a,
+                _mm256_mul_ps(qv, _mm256_loadu_ps(k.add(t * stride + b * 8))),
+            );
+        }
+    }
+    let mut tails = [0.0f32; 8];
+    for (t, tail) in tails.iter_mut().enumerate() {
+        for i in blocks * 8..hd {
+            *tail += *q.add(i) * *k.add(t * stride + i);
+        }
+    }
+    let sums = _mm256_add_ps(lanes8(&acc), _mm256_loadu_ps(tails.as_ptr()));
+    _mm256_storeu_ps(out.as_mut_ptr(), sums);
+}
+
 /// `out = Σ_t p[t] · values[t·stride..][..out.len()]`, in order of `t`
-/// (elementwise: the same bits as the scalar loop).
+/// (elementwise: the same bits as the scalar loop). Heads of 8 to 64 floats
+/// keep `out` in registers.
 pub fn weighted_sum_f32(out: &mut [f32], values: &[f32], stride: usize, p: &[f32]) {
     let (n, hd) = (p.len(), out.len());
     out.fill(0.0);
     if n == 0 || values.len() < (n - 1) * stride + hd {
         return;
     }
+    let v = values.as_ptr();
     // SAFETY: the caller checked AVX2; reads within the check above.
     unsafe {
-        for (t, &pt) in p.iter().enumerate() {
-            axpy_avx2(out.as_mut_ptr(), pt, values.as_ptr().add(t * stride), hd);
+        match hd {
+            8 => weighted_sum_regs::<1>(out, v, stride, p),
+            16 => weighted_sum_regs::<2>(out, v, stride, p),
+            32 => weighted_sum_regs::<4>(out, v, stride, p),
+            64 => weighted_sum_regs::<8>(out, v, stride, p),
+            _ => {
+                for (t, &pt) in p.iter().enumerate() {
+                    axpy_avx2(out.as_mut_ptr(), pt, v.add(t * stride), hd);
+                }
+            }
         }
+    }
+}
+
+/// [`weighted_sum_f32`] for a head of `8·B` floats, held in `B` registers.
+#[target_feature(enable = "avx2")]
+unsafe fn weighted_sum_regs<const B: usize>(
+    out: &mut [f32],
+    v: *const f32,
+    stride: usize,
+    p: &[f32],
+) {
+    let mut acc = [_mm256_setzero_ps(); B];
+    for (t, &pt) in p.iter().enumerate() {
+        let pv = _mm256_set1_ps(pt);
+        for (b, a) in acc.iter_mut().enumerate() {
+            let x = _mm256_loadu_ps(v.add(t * stride + b * 8));
+            *a = _mm256_add_ps(*a, _mm256_mul_ps(pv, x));
+        }
+    }
+    for (b, a) in acc.iter().enumerate() {
+        _mm256_storeu_ps(out.as_mut_ptr().add(b * 8), *a);
     }
 }

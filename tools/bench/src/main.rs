@@ -43,6 +43,10 @@ struct Args {
     /// Seconds per measurement (at least one pass).
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// With --peer-llama2c: measure the engine and the peers in turn this
+    /// many times and print the medians.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Compare with llama2.c instead of candle: a directory holding its
     /// `run.c` and `runq.c` (this repository's benchmarks use
     /// `../shared/peers/llama2.c`).
@@ -371,38 +375,41 @@ fn llama2c_preset(
         &tokens,
         config.vocab_size,
     )?;
-    print_speeds(preset, args.seconds, peers, files, (&float, &int8), &ids)?;
+    let timing = (args.seconds, args.rounds);
+    print_speeds(preset, timing, peers, files, (&float, &int8), &ids)?;
     Ok(check)
 }
 
 /// Measure and print one preset's row of speeds: the engine (int8, f32,
-/// int8 with an f32 KV cache) against runq.c and run.c.
+/// int8 with an f32 KV cache) against runq.c and run.c. The five run in
+/// turn, `rounds` times over, and each figure is the median of its rounds,
+/// so that a spell of load on a shared machine does not fall on one side.
 fn print_speeds(
     preset: &str,
-    seconds: f64,
+    (seconds, rounds): (f64, usize),
     peers: &Peers,
     files: &PeerFiles,
     engines: (&[u8], &[u8]),
     ids: &[u16],
 ) -> Result<()> {
     let (float, int8) = engines;
-    let (engine_int8, _) = engine_rate(int8, None, ids, seconds)?;
-    let runq = peers.tokens_per_second(
-        Program::Runq,
-        &files.int8,
-        &files.tokenizer,
-        seconds,
-        BOS_ID,
-    )?;
-    let (engine_float, _) = engine_rate(float, None, ids, seconds)?;
-    let run = peers.tokens_per_second(
-        Program::Run,
-        &files.float,
-        &files.tokenizer,
-        seconds,
-        BOS_ID,
-    )?;
-    let (engine_int8_f32_kv, _) = engine_rate(int8, Some(KvPrecision::F32), ids, seconds)?;
+    let peer = |program, model: &Path| {
+        peers.tokens_per_second(program, model, &files.tokenizer, seconds, BOS_ID)
+    };
+    let mut measured: [Vec<f64>; 5] = Default::default();
+    for _ in 0..rounds.max(1) {
+        let round = [
+            engine_rate(int8, None, ids, seconds)?.0,
+            peer(Program::Runq, &files.int8)?,
+            engine_rate(float, None, ids, seconds)?.0,
+            peer(Program::Run, &files.float)?,
+            engine_rate(int8, Some(KvPrecision::F32), ids, seconds)?.0,
+        ];
+        for (m, r) in measured.iter_mut().zip(round) {
+            m.push(r);
+        }
+    }
+    let [engine_int8, runq, engine_float, run, engine_int8_f32_kv] = measured.map(median);
     println!(
         "| {preset} | {engine_int8:.0} | {runq:.0} | {:.2} | {engine_float:.0} | {run:.0} | {:.2} | {engine_int8_f32_kv:.0} | {:.2} |",
         engine_int8 / runq,
@@ -410,6 +417,17 @@ fn print_speeds(
         engine_int8_f32_kv / runq,
     );
     Ok(())
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// Print the table of logit checks, one row per preset.
@@ -431,5 +449,17 @@ fn print_checks(checks: &[(&str, Check)]) {
             100.0 * c.engine_int8_error,
             100.0 * c.runq_error,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn the_median_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
     }
 }
