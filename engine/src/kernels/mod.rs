@@ -583,15 +583,19 @@ fn half_away(r: f32) -> f32 {
 
 /// In-place softmax.
 pub fn softmax(x: &mut [f32]) {
+    softmax_with(Isa::Portable, x)
+}
+
+/// [`softmax`] by the kernels of `isa` (the same bits: the exponentials are
+/// [`exp`]'s, the sum runs in order).
+pub fn softmax_with(isa: Isa, x: &mut [f32]) {
     let mut max = f32::NEG_INFINITY;
     for &v in x.iter() {
         if v > max {
             max = v;
         }
     }
-    for v in x.iter_mut() {
-        *v = exp(*v - max);
-    }
+    exp_shifted(isa, x, max);
     let mut sum = 0.0f32;
     for &v in x.iter() {
         sum += v;
@@ -600,6 +604,33 @@ pub fn softmax(x: &mut [f32]) {
         for v in x.iter_mut() {
             *v /= sum;
         }
+    }
+}
+
+/// `x[i] = exp(x[i] − shift)` for every `i`, by the kernels of `isa` (the
+/// same bits as [`exp`]).
+pub fn exp_shifted(isa: Isa, x: &mut [f32], shift: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_x86() {
+        return x86::exp_shifted(x, shift);
+    }
+    let _ = isa;
+    for v in x.iter_mut() {
+        *v = exp(*v - shift);
+    }
+}
+
+/// `x[i] = exp_nonpositive(x[i] − shift)` for every `i` (`shift` at least
+/// the largest of them), by the kernels of `isa` (the same bits as
+/// [`exp_nonpositive`]).
+pub fn exp_nonpositive_shifted(isa: Isa, x: &mut [f32], shift: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_x86() {
+        return x86::exp_nonpositive_shifted(x, shift);
+    }
+    let _ = isa;
+    for v in x.iter_mut() {
+        *v = exp_nonpositive(*v - shift);
     }
 }
 
@@ -1006,6 +1037,45 @@ mod tests {
                         "{isa:?}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_family_exponentiates_to_the_portable_bits() {
+        let mut x: heapless::Vec<f32, 300> = bytes(9, 300)
+            .map(|b| (f32::from(b) - 200.0) / 2.5)
+            .collect();
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            0.0,
+            88.37,
+            -87.3,
+        ];
+        x[..specials.len()].copy_from_slice(&specials);
+        x[290] = 1e-7;
+        for shift in [0.0f32, 3.5, -1.25, f32::INFINITY] {
+            let (mut e0, mut n0) = (x.clone(), x.clone());
+            exp_shifted(Isa::Portable, &mut e0, shift);
+            exp_nonpositive_shifted(Isa::Portable, &mut n0, shift);
+            for isa in Isa::available() {
+                let (mut e, mut n) = (x.clone(), x.clone());
+                exp_shifted(isa, &mut e, shift);
+                exp_nonpositive_shifted(isa, &mut n, shift);
+                let bits = |v: &[f32]| {
+                    v.iter()
+                        .map(|f| f.to_bits())
+                        .collect::<heapless::Vec<u32, 300>>()
+                };
+                assert_eq!(bits(&e), bits(&e0), "{isa:?} exp, shift {shift}");
+                assert_eq!(
+                    bits(&n),
+                    bits(&n0),
+                    "{isa:?} exp_nonpositive, shift {shift}"
+                );
             }
         }
     }

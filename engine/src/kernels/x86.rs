@@ -105,7 +105,9 @@ unsafe fn rows_float<const W: usize, const R: usize>(
         // interleaved short rows are more than the hardware prefetcher follows.
         if (b * 8 * W).is_multiple_of(64) {
             for i in 0..R {
-                _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add((R + i) * row_bytes + b * 8 * W).cast());
+                _mm_prefetch::<_MM_HINT_T0>(
+                    w.wrapping_add((2 * R + i) * row_bytes + b * 8 * W).cast(),
+                );
             }
         }
         for (i, a) in acc.iter_mut().enumerate() {
@@ -223,6 +225,9 @@ unsafe fn scale_at(scales: &[u8], index: usize) -> f32 {
     ))
 }
 
+/// How far ahead of the rows in hand [`matvec_i8_body`] prefetches, in rows.
+const PREFETCH_ROWS: usize = 8;
+
 #[inline(always)]
 unsafe fn matvec_i8_body<const VNNI: bool>(
     out: &mut [f32],
@@ -242,6 +247,12 @@ unsafe fn matvec_i8_body<const VNNI: bool>(
         for g in 0..groups {
             let mut sums = [_mm256_setzero_si256(); 4];
             for c in (g * group..(g + 1) * group).step_by(32) {
+                if c % 64 == 0 {
+                    for i in 0..4 {
+                        let ahead = (r + PREFETCH_ROWS + i) * cols + c;
+                        _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(ahead).cast());
+                    }
+                }
                 for (i, s) in sums.iter_mut().enumerate() {
                     *s = dot_bytes::<VNNI>(*s, wp.add((r + i) * cols + c), xp.add(c));
                 }
@@ -505,5 +516,97 @@ unsafe fn weighted_sum_regs<const B: usize>(
     }
     for (b, a) in acc.iter().enumerate() {
         _mm256_storeu_ps(out.as_mut_ptr().add(b * 8), *a);
+    }
+}
+
+/// `x[i] = exp(x[i] − shift)` for every `i`, eight at a time: the same
+/// operations as [`super::exp`] (clamp, round half away, Cody–Waite, the
+/// degree-6 polynomial, the power of two; NaN and the ends selected last),
+/// so the same bits.
+pub fn exp_shifted(x: &mut [f32], shift: f32) {
+    // SAFETY: the caller checked AVX2; loads and stores within `x`.
+    unsafe { exp_shifted_avx2(x, shift) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn exp_shifted_avx2(x: &mut [f32], shift: f32) {
+    const LOG2_E: f32 = core::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let set = _mm256_set1_ps;
+    let (lo, hi) = (set(-87.3), set(88.37));
+    let sign = set(-0.0);
+    let mut blocks = x.chunks_exact_mut(8);
+    for b in &mut blocks {
+        let x = _mm256_sub_ps(_mm256_loadu_ps(b.as_ptr()), set(shift));
+        let xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+        let t = _mm256_mul_ps(xc, set(LOG2_E));
+        let half = _mm256_or_ps(set(0.5), _mm256_and_ps(t, sign));
+        let n = _mm256_cvttps_epi32(_mm256_add_ps(t, half));
+        let nf = _mm256_cvtepi32_ps(n);
+        let r = _mm256_sub_ps(
+            _mm256_sub_ps(xc, _mm256_mul_ps(nf, set(LN2_HI))),
+            _mm256_mul_ps(nf, set(LN2_LO)),
+        );
+        let mut p = set(1.0 / 720.0);
+        for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+            p = _mm256_add_ps(set(c), _mm256_mul_ps(r, p));
+        }
+        let two_n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+            n,
+            _mm256_set1_epi32(127),
+        )));
+        let v = _mm256_mul_ps(p, two_n);
+        let v = _mm256_blendv_ps(v, set(f32::INFINITY), _mm256_cmp_ps::<_CMP_GT_OQ>(x, hi));
+        let v = _mm256_blendv_ps(v, set(0.0), _mm256_cmp_ps::<_CMP_LT_OQ>(x, lo));
+        let v = _mm256_blendv_ps(v, x, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x));
+        _mm256_storeu_ps(b.as_mut_ptr(), v);
+    }
+    for v in blocks.into_remainder() {
+        *v = super::exp(*v - shift);
+    }
+}
+
+/// `x[i] = exp_nonpositive(x[i] − shift)` for every `i` (`shift` the
+/// largest of them), eight at a time: the same operations as
+/// [`super::exp_nonpositive`], so the same bits.
+pub fn exp_nonpositive_shifted(x: &mut [f32], shift: f32) {
+    // SAFETY: the caller checked AVX2; loads and stores within `x`.
+    unsafe { exp_nonpositive_shifted_avx2(x, shift) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn exp_nonpositive_shifted_avx2(x: &mut [f32], shift: f32) {
+    use core::f32::consts::LN_2;
+    let set = _mm256_set1_ps;
+    let coefficients = [
+        LN_2 * LN_2 * LN_2 * LN_2 / 24.0,
+        LN_2 * LN_2 * LN_2 / 6.0,
+        LN_2 * LN_2 / 2.0,
+        LN_2,
+        1.0,
+    ];
+    let mut blocks = x.chunks_exact_mut(8);
+    for b in &mut blocks {
+        let x = _mm256_sub_ps(_mm256_loadu_ps(b.as_ptr()), set(shift));
+        let y = _mm256_mul_ps(x, set(core::f32::consts::LOG2_E));
+        // NaN or ≤ −126: the answer is 0.
+        let zero = _mm256_cmp_ps::<_CMP_NGT_UQ>(y, set(-126.0));
+        let y = _mm256_min_ps(y, set(0.0));
+        let n = _mm256_cvttps_epi32(_mm256_sub_ps(y, set(0.5)));
+        let f = _mm256_sub_ps(y, _mm256_cvtepi32_ps(n));
+        let mut p = set(LN_2 * LN_2 * LN_2 * LN_2 * LN_2 / 120.0);
+        for c in coefficients {
+            p = _mm256_add_ps(set(c), _mm256_mul_ps(f, p));
+        }
+        let two_n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+            n,
+            _mm256_set1_epi32(127),
+        )));
+        let v = _mm256_andnot_ps(zero, _mm256_mul_ps(p, two_n));
+        _mm256_storeu_ps(b.as_mut_ptr(), v);
+    }
+    for v in blocks.into_remainder() {
+        *v = super::exp_nonpositive(*v - shift);
     }
 }

@@ -2,7 +2,7 @@
 //! f32 (softmax, then the probability-weighted sum of values).
 
 use super::{move_within, AttentionScratch, KeyScratch, KvHead, KvLayer, Store};
-use crate::kernels::{scores_f32, softmax, weighted_sum_f32, Isa};
+use crate::kernels::{scores_f32, softmax_with, weighted_sum_f32, Isa};
 
 /// A stored float: f32 itself, or an f16 as its bits (`u16`). Each supplies
 /// its conversion and the two attention loops over a head's rows.
@@ -113,7 +113,7 @@ impl<T: FloatValue> Store for FloatKv<'_, T> {
         let v = self.values.get(head.key(0)..).unwrap_or(&[]);
         for (o, s) in out.chunks_exact_mut(hd).zip(scratch.scores.chunks_mut(cap)) {
             let s = s.get_mut(..positions).unwrap_or(&mut []);
-            softmax(s);
+            softmax_with(isa, s);
             T::weighted_sum(isa, o, v, head.shape.row(), s);
         }
     }

@@ -9,7 +9,7 @@
 
 use super::{move_within, AttentionScratch, KeyScratch, KvHead, KvLayer, KvShape, Store};
 use crate::kernels::{
-    dot_rows_i16, dot_rows_i16_pair, dot_rows_i8, dot_rows_i8_pair, exp_nonpositive,
+    dot_rows_i16, dot_rows_i16_pair, dot_rows_i8, dot_rows_i8_pair, exp_nonpositive_shifted,
     lane_pairs_i16, quantize_packed, quantize_with, Isa,
 };
 
@@ -220,10 +220,11 @@ fn integer_weights(
             max = s;
         }
     }
+    exp_nonpositive_shifted(isa, scores, max);
     let (mut sum, mut max_w) = (0.0f32, 0.0f32);
     let vs = vs.iter().copied().chain(core::iter::repeat(0.0));
     for (s, v) in scores.iter_mut().zip(vs) {
-        let e = exp_nonpositive(*s - max);
+        let e = *s;
         sum += e;
         *s = e * v;
         if *s > max_w {
