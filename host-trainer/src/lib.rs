@@ -9,7 +9,7 @@
 //!   (the loop, with [`optimizer`], [`checkpoint`], [`metrics`]).
 //! * [`run`] — a run directory ([`run::RunDir`]) and what is done with a
 //!   finished run: [`export`] for the engine, the sample; [`fsutil`].
-//! * [`generation`] — [`generate`], [`evaluate`], [`render`], [`plot`],
+//! * [`generation`] — [`generate`], [`evaluate`], [`features`], [`render`], [`plot`],
 //!   [`player`] with [`midi_port`].
 //! * [`study`] — the comparative study, one module per family.
 //! * [`commands`] — the `host-trainer` subcommands (argument parsing and
@@ -23,6 +23,6 @@ pub mod study;
 pub mod training;
 
 pub use data::{bpe, corpus, midi, piece, remi};
-pub use generation::{evaluate, generate, midi_port, player, plot, render};
+pub use generation::{evaluate, features, generate, midi_port, player, plot, render};
 pub use run::{export, fsutil};
 pub use training::{checkpoint, config, device, metrics, model, optimizer, train};

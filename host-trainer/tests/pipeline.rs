@@ -142,6 +142,41 @@ fn tiny_model_trains_exports_generates_and_evaluates() {
     assert_eq!(eval["generated"]["ill_formed_rate"], 0.0);
     assert!(eval["generated"]["notes"].as_u64().unwrap() > 0);
     assert!(Path::new(eval["pitch_histogram_png"].as_str().unwrap()).exists());
+    // Per note: the same NLL spread over the notes of the predicted tokens
+    // (BPE-512 on the chorales: between one and four tokens per note).
+    let (tokens, notes) = (
+        eval["tokens"].as_f64().unwrap(),
+        eval["notes"].as_f64().unwrap(),
+    );
+    assert!(
+        tokens / notes > 1.0 && tokens / notes < 4.0,
+        "{tokens} tokens, {notes} notes"
+    );
+    let per_note = eval["float_nats_per_note"].as_f64().unwrap();
+    assert!((per_note - ppl.ln() * tokens / notes).abs() < 1e-9 * per_note);
+    let engine_per_note = eval["engine_nats_per_note"].as_f64().unwrap();
+    assert!(
+        (engine_per_note / per_note - 1.0).abs() < 0.05,
+        "{engine_per_note} vs {per_note}"
+    );
+    // The pieces are compared with the held-out test chorales, feature by feature.
+    assert_eq!(eval["reference_split"], "test");
+    assert!(eval["reference"]["pieces"].as_u64().unwrap() >= 24);
+    let features = eval["overlap"]["features"].as_array().unwrap();
+    assert_eq!(features.len(), 10);
+    let areas: Vec<f64> = features
+        .iter()
+        .map(|f| f["overlap"].as_f64().unwrap())
+        .collect();
+    assert!(areas.iter().all(|a| (0.0..=1.0).contains(a)), "{areas:?}");
+    let mean = eval["overlap"]["mean"].as_f64().unwrap();
+    assert!((mean - areas.iter().sum::<f64>() / 10.0).abs() < 1e-12);
+    let refused = host_trainer(&["eval", "--run", run_s, "--reference", "train"]);
+    assert!(
+        failure(&refused).contains("held-out"),
+        "{}",
+        failure(&refused)
+    );
 
     // Candle generation from the checkpoint works too.
     let from_run = dir.path().join("from-run.mid");

@@ -1,5 +1,6 @@
-//! `host-trainer eval`: perplexity on held-out data and the metrics of
-//! generated music, side by side with the same metrics of the training data.
+//! `host-trainer eval`: held-out NLL (per token and per note) and the
+//! metrics of generated music beside held-out Bach's, with the overlap of
+//! their feature distributions ([`crate::features`]).
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,10 @@ use serde::Serialize;
 use super::CommonArgs;
 use crate::bpe::Bpe;
 use crate::corpus::{bpe_sequences, midi_files, windows, Corpus, LoadOptions, Split};
-use crate::evaluate::{engine_loss, js_divergence, music_metrics, MusicMetrics, NGRAM_SIZES};
+use crate::evaluate::{
+    engine_loss, js_divergence, music_metrics, target_notes, MusicMetrics, NGRAM_SIZES,
+};
+use crate::features::{overlap, Overlap};
 use crate::generate::{generate_candle, generate_engine, to_piece, GenerateOptions};
 use crate::midi::{read_piece, ReadOptions};
 use crate::piece::Piece;
@@ -29,18 +33,31 @@ pub struct EvalArgs {
     /// Corpus for a bare --model (a run knows its own).
     #[arg(long, default_value = "data/bach-chorales-midi")]
     pub corpus: PathBuf,
-    /// Held-out split: valid or test.
+    /// Held-out split of the NLL: valid or test.
     #[arg(long, default_value = "valid")]
     pub split: String,
+    /// Held-out split the generated pieces are compared with: test or valid
+    /// (never the training pieces).
+    #[arg(long, default_value = "test")]
+    pub reference: String,
     /// Generated pieces to measure.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 24)]
     pub samples: usize,
-    /// Bars per generated piece.
-    #[arg(long, default_value_t = 16)]
-    pub bars: usize,
+    /// Bars per generated piece (default: the reference pieces' median).
+    #[arg(long)]
+    pub bars: Option<usize>,
     /// First seed of the samples.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = SamplerConfig::default().temperature)]
+    pub temperature: f32,
+    /// Keep the k most likely tokens (0: all).
+    #[arg(long, default_value_t = SamplerConfig::default().top_k)]
+    pub top_k: usize,
+    /// Keep the most likely tokens up to this probability mass.
+    #[arg(long, default_value_t = SamplerConfig::default().top_p)]
+    pub top_p: f32,
     /// Measure the MIDI files in this directory instead of generating.
     #[arg(long)]
     pub generated: Option<PathBuf>,
@@ -58,22 +75,57 @@ pub struct EvalArgs {
 /// The report.
 #[derive(Debug, Serialize)]
 pub struct EvalReport {
-    /// Which split the perplexities are on.
+    /// Which split the NLL is on.
     pub split: String,
-    /// Tokens in the held-out windows.
+    /// Tokens in the held-out windows (the predicted ones).
     pub tokens: usize,
+    /// Notes among those tokens.
+    pub notes: usize,
     /// Perplexity of the float model (candle), with a run.
     pub float_perplexity: Option<f64>,
+    /// The float model's NLL in nats per note.
+    pub float_nats_per_note: Option<f64>,
     /// Perplexity computed by the engine, with an exported model.
     pub engine_perplexity: Option<f64>,
+    /// The engine's NLL in nats per note.
+    pub engine_nats_per_note: Option<f64>,
+    /// How the pieces were sampled (when generated).
+    pub sampler: Option<Sampling>,
+    /// Bars per generated piece.
+    pub bars: usize,
     /// Metrics of the generated pieces.
     pub generated: MusicMetrics,
-    /// The same metrics of the training split.
-    pub training_data: MusicMetrics,
-    /// Jensen–Shannon divergence (bits) of the generated pitch histogram from the training data's.
+    /// Which held-out split the pieces are compared with.
+    pub reference_split: String,
+    /// The same metrics of the reference split.
+    pub reference: MusicMetrics,
+    /// Overlap of the generated and reference feature distributions.
+    pub overlap: Overlap,
+    /// Jensen–Shannon divergence (bits) of the generated pitch histogram from the reference's.
     pub pitch_histogram_distance: f64,
     /// The pitch-histogram PNG.
     pub pitch_histogram_png: String,
+}
+
+/// The sampler settings, as reported.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Sampling {
+    /// Softmax temperature.
+    pub temperature: f32,
+    /// Top-k (0: off).
+    pub top_k: usize,
+    /// Top-p (1: off).
+    pub top_p: f32,
+}
+
+impl From<SamplerConfig> for Sampling {
+    fn from(c: SamplerConfig) -> Self {
+        Sampling {
+            temperature: c.temperature,
+            top_k: c.top_k,
+            top_p: c.top_p,
+        }
+    }
 }
 
 fn parse_split(name: &str) -> Result<Split> {
@@ -105,49 +157,74 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
     if held_out.is_empty() {
         bail!("the {} split is shorter than one window", args.split);
     }
-    let float_perplexity = match &run {
+    let reference_split = match parse_split(&args.reference)? {
+        Split::Train => bail!("--reference train: compare with held-out pieces (test or valid)"),
+        held_out => held_out,
+    };
+    let tokens = held_out.len() * context;
+    let notes = target_notes(&held_out, &bpe);
+    let per_note = |nats_per_token: f64| nats_per_token * tokens as f64 / notes.max(1) as f64;
+    let float_loss = match &run {
         Some(r) => {
             let model = r.model("best", &device)?;
-            Some(
-                crate::train::mean_loss(
-                    model.as_ref(),
-                    &held_out,
-                    r.config.train.batch_size,
-                    &device,
-                )?
-                .exp(),
-            )
+            let batch = r.config.train.batch_size;
+            Some(crate::train::mean_loss(
+                model.as_ref(),
+                &held_out,
+                batch,
+                &device,
+            )?)
         }
         None => None,
     };
-    let engine_perplexity = match &model_bytes {
-        Some(bytes) => Some(engine_loss(bytes, &held_out)?.exp()),
+    let engine_loss = match &model_bytes {
+        Some(bytes) => Some(engine_loss(bytes, &held_out)?),
         None => None,
     };
 
-    // The pieces to measure: given files, or fresh samples.
+    // The pieces to measure (given files, or fresh samples) beside the reference.
+    let reference_pieces = corpus.pieces(reference_split);
+    let bars = args.bars.unwrap_or_else(|| median_bars(&reference_pieces));
+    let sampler = SamplerConfig {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+    };
     let (pieces, streams, ill_formed) = match &args.generated {
         Some(dir) => read_generated(dir)?,
-        None => sample(args, run.as_ref(), model_bytes.as_deref(), &bpe, &device)?,
+        None => sample(
+            args,
+            (sampler, bars),
+            run.as_ref(),
+            model_bytes.as_deref(),
+            &bpe,
+            &device,
+        )?,
     };
     let generated = music_metrics(&pieces, &streams, ill_formed);
-    let train_pieces = corpus.pieces(Split::Train);
-    let train_streams: Vec<Vec<u16>> = train_pieces.iter().map(remi::encode_ids).collect();
-    let training_data = music_metrics(&train_pieces, &train_streams, 0);
-    let distance = js_divergence(&generated.pitch_histogram, &training_data.pitch_histogram);
+    let reference_streams: Vec<Vec<u16>> = reference_pieces.iter().map(remi::encode_ids).collect();
+    let reference = music_metrics(&reference_pieces, &reference_streams, 0);
+    let distance = js_divergence(&generated.pitch_histogram, &reference.pitch_histogram);
     let out_dir = args
         .out
         .clone()
         .or_else(|| run.as_ref().map(|r| r.dir.path().to_path_buf()))
         .unwrap_or_else(|| PathBuf::from("."));
-    let png = histogram_png(&out_dir, &training_data, &generated)?;
+    let png = histogram_png(&out_dir, &reference, &generated)?;
     let report = EvalReport {
         split: args.split.clone(),
-        tokens: held_out.len() * context,
-        float_perplexity,
-        engine_perplexity,
+        tokens,
+        notes,
+        float_perplexity: float_loss.map(f64::exp),
+        float_nats_per_note: float_loss.map(per_note),
+        engine_perplexity: engine_loss.map(f64::exp),
+        engine_nats_per_note: engine_loss.map(per_note),
+        sampler: args.generated.is_none().then_some(sampler.into()),
+        bars,
+        overlap: overlap(&pieces, &reference_pieces),
         generated,
-        training_data,
+        reference_split: args.reference.clone(),
+        reference,
         pitch_histogram_distance: distance,
         pitch_histogram_png: png.display().to_string(),
     };
@@ -157,6 +234,13 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         print_report(&report);
     }
     Ok(0)
+}
+
+/// The median number of bars of `pieces` (16 if there are none).
+fn median_bars(pieces: &[Piece]) -> usize {
+    let mut bars: Vec<usize> = pieces.iter().map(|p| p.bars().count()).collect();
+    bars.sort_unstable();
+    bars.get(bars.len() / 2).copied().unwrap_or(16).max(1)
 }
 
 /// The held-out data: the run's corpus and BPE table, or `--corpus` and the
@@ -195,10 +279,10 @@ fn read_generated(dir: &Path) -> Result<(Vec<Piece>, Vec<Vec<u16>>, usize)> {
     Ok((pieces, streams, 0))
 }
 
-/// `pitch-histogram.png` in `out_dir`: the training data's and the generated.
+/// `pitch-histogram.png` in `out_dir`: the reference's and the generated.
 fn histogram_png(
     out_dir: &Path,
-    training_data: &MusicMetrics,
+    reference: &MusicMetrics,
     generated: &MusicMetrics,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out_dir)?;
@@ -206,8 +290,8 @@ fn histogram_png(
     crate::plot::pitch_histograms(
         &[
             (
-                "training data".to_string(),
-                training_data.pitch_histogram.clone(),
+                "held-out Bach".to_string(),
+                reference.pitch_histogram.clone(),
             ),
             ("generated".to_string(), generated.pitch_histogram.clone()),
         ],
@@ -219,6 +303,7 @@ fn histogram_png(
 
 fn sample(
     args: &EvalArgs,
+    (sampler, bars): (SamplerConfig, usize),
     run: Option<&Run>,
     model_bytes: Option<&[u8]>,
     bpe: &Bpe,
@@ -231,9 +316,9 @@ fn sample(
     let (mut pieces, mut streams, mut ill_formed) = (Vec::new(), Vec::new(), 0);
     for i in 0..args.samples {
         let options = GenerateOptions {
-            sampler: SamplerConfig::default(),
+            sampler,
             seed: args.seed + i as u64,
-            bars: args.bars,
+            bars,
             constrained: !args.unconstrained,
             ..GenerateOptions::default()
         };
@@ -251,19 +336,31 @@ fn sample(
 }
 
 fn print_report(r: &EvalReport) {
-    println!("held-out {} split: {} tokens", r.split, r.tokens);
-    if let Some(p) = r.float_perplexity {
-        println!("  perplexity (float, candle): {p:.3}");
-    }
-    if let Some(p) = r.engine_perplexity {
-        println!("  perplexity (exported, engine): {p:.3}");
-    }
     println!(
-        "{:<34} {:>12} {:>14}",
-        "metric", "generated", "training data"
+        "held-out {} split: {} tokens, {} notes",
+        r.split, r.tokens, r.notes
     );
+    let nll = |name: &str, ppl: Option<f64>, per_note: Option<f64>| {
+        if let (Some(p), Some(n)) = (ppl, per_note) {
+            println!("  {name}: perplexity {p:.3}, {n:.4} nats per note");
+        }
+    };
+    nll("float (candle)", r.float_perplexity, r.float_nats_per_note);
+    nll(
+        "exported (engine)",
+        r.engine_perplexity,
+        r.engine_nats_per_note,
+    );
+    if let Some(s) = &r.sampler {
+        println!(
+            "generated: {} pieces of {} bars, temperature {}, top-k {}, top-p {}",
+            r.generated.pieces, r.bars, s.temperature, s.top_k, s.top_p
+        );
+    }
+    let reference = format!("held-out ({})", r.reference_split);
+    println!("{:<34} {:>12} {:>14}", "metric", "generated", reference);
     let row = |name: String, a: f64, b: f64| println!("{name:<34} {a:>12.4} {b:>14.4}");
-    let (g, d) = (&r.generated, &r.training_data);
+    let (g, d) = (&r.generated, &r.reference);
     row("pieces".into(), g.pieces as f64, d.pieces as f64);
     row("notes".into(), g.notes as f64, d.notes as f64);
     for (i, n) in NGRAM_SIZES.iter().enumerate() {
@@ -305,4 +402,15 @@ fn print_report(r: &EvalReport) {
         "pitch histogram distance (Jensen-Shannon, bits): {:.4}; plot: {}",
         r.pitch_histogram_distance, r.pitch_histogram_png
     );
+    println!(
+        "{:<34} {:>8} {:>12} {:>14}",
+        "feature (per piece)", "overlap", "generated", reference
+    );
+    for f in &r.overlap.features {
+        println!(
+            "{:<34} {:>8.3} {:>12.4} {:>14.4}",
+            f.feature, f.overlap, f.generated_mean, f.reference_mean
+        );
+    }
+    println!("mean overlap area: {:.3}", r.overlap.mean);
 }

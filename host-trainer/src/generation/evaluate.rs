@@ -35,6 +35,21 @@ pub fn engine_loss(model_bytes: &[u8], windows: &[Vec<u16>]) -> Result<f64> {
     Ok(nll / n.max(1) as f64)
 }
 
+/// Notes among the targets of `windows` (every token but each window's
+/// first): the `Pitch` tokens in the BPE expansions. Dividing a window set's
+/// total NLL by it gives nats per note, which compares across vocabularies
+/// and tokenizations.
+pub fn target_notes(windows: &[Vec<u16>], bpe: &crate::bpe::Bpe) -> usize {
+    use kantor_engine::vocab::{Token, TokenKind};
+    windows
+        .iter()
+        .flat_map(|w| w.iter().skip(1))
+        .filter_map(|&id| bpe.expansion(id))
+        .flatten()
+        .filter(|&&base| Token::from_id(base).is_some_and(|t| t.kind() == TokenKind::Pitch))
+        .count()
+}
+
 fn log_softmax_at(logits: &[f32], index: usize) -> f64 {
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
     let sum: f64 = logits.iter().map(|&v| (v as f64 - max).exp()).sum();
@@ -125,7 +140,8 @@ pub fn js_divergence(p: &[f64], q: &[f64]) -> f64 {
 const MAJOR: [u8; 7] = [0, 2, 4, 5, 7, 9, 11];
 const MINOR: [u8; 7] = [0, 2, 3, 5, 7, 8, 10]; // natural minor
 
-fn scale_consistency(piece: &Piece) -> Option<f64> {
+/// Share of a piece's notes in its best-fitting major or (natural) minor scale.
+pub(crate) fn scale_consistency(piece: &Piece) -> Option<f64> {
     if piece.notes.is_empty() {
         return None;
     }
@@ -211,7 +227,7 @@ pub fn music_metrics(
 }
 
 /// Pitch-class entropy in bits (0 with no notes).
-fn pitch_class_entropy(pieces: &[Piece]) -> f64 {
+pub(crate) fn pitch_class_entropy(pieces: &[Piece]) -> f64 {
     let mut classes = [0.0f64; 12];
     for n in pieces.iter().flat_map(|p| &p.notes) {
         classes[usize::from(n.pitch % 12)] += 1.0;
@@ -229,7 +245,7 @@ fn pitch_class_entropy(pieces: &[Piece]) -> f64 {
 }
 
 /// (mean notes sounding where any sound, share of silent beats).
-fn density(pieces: &[Piece]) -> (f64, f64) {
+pub(crate) fn density(pieces: &[Piece]) -> (f64, f64) {
     let (mut sounding, mut busy, mut empty_beats, mut beats) = (0u64, 0u64, 0usize, 0usize);
     for p in pieces {
         let occ = occupancy(p);

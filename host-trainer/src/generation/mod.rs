@@ -2,13 +2,15 @@
 //! measuring models and music, and hearing and seeing the result.
 //!
 //! * [`generate`] — generation with the engine or candle.
-//! * [`evaluate`] — perplexity and the metrics of generated music.
+//! * [`evaluate`] — perplexity and the metrics of generated music;
+//!   [`features`] — per-piece features and the overlap of two sets on them.
 //! * [`render`] — a piece → WAV with a SoundFont; [`plot`] — loss curves,
 //!   piano rolls, histograms.
 //! * [`player`] — real-time playback to a MIDI port ([`midi_port`]) with
 //!   MIDI clock.
 
 pub mod evaluate;
+pub mod features;
 pub mod generate;
 pub mod midi_port;
 pub mod player;
