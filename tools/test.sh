@@ -7,17 +7,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo fmt --all -- --check
-cargo fmt --manifest-path firmware/Cargo.toml -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy --manifest-path firmware/Cargo.toml --lib --bins -- -D warnings
-cargo test --workspace
+# Each step with the seconds it took (the whole suite should stay under 15 minutes).
+start=$SECONDS
+step() {
+    local t=$SECONDS
+    "$@"
+    echo "test.sh: $* — $((SECONDS - t)) s (total $((SECONDS - start)) s)" >&2
+}
+
+step cargo fmt --all -- --check
+step cargo fmt --manifest-path firmware/Cargo.toml -- --check
+step cargo clippy --workspace --all-targets -- -D warnings
+step cargo clippy --manifest-path firmware/Cargo.toml --lib --bins -- -D warnings
+step cargo test --workspace
 
 # The firmware (and with it the no_std engine) for thumbv7em-none-eabihf.
-tools/firmware-build.sh >/dev/null
+step tools/firmware-build.sh >/dev/null
 # The C ABI's static library for Cortex-M, linked alone (no allocator, no libc).
-tools/ffi-cortex-m.sh >/dev/null
+step tools/ffi-cortex-m.sh >/dev/null
 # The web page in headless Chromium: the Rust example's notes, a drawn roll, a clean console.
-cargo test -p kantor-tests --test web_page -- --ignored --nocapture
+step cargo test -p kantor-tests --test web_page -- --ignored --nocapture
 # The QEMU on-target test: byte-identical MIDI, instructions per token, memory.
-cargo test -p kantor-tests --test firmware_qemu -- --ignored --nocapture
+step cargo test -p kantor-tests --test firmware_qemu -- --ignored --nocapture
