@@ -518,6 +518,11 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: F32Bytes<'_>, eps: f32) {
     }
 }
 
+/// ln 2 in two parts for [`exp`]'s range reduction: `n·LN2_HI` is exact.
+pub(crate) const LN2_HI: f32 = 0.693_145_75;
+/// The rest of ln 2 (see [`LN2_HI`]).
+pub(crate) const LN2_LO: f32 = 1.428_606_8e-6;
+
 /// `e^x` in single precision, to about 1 ulp: Cody–Waite range reduction
 /// and a degree-6 polynomial. Only f32 arithmetic — no `f64`, which a
 /// Cortex-M4 would emulate in software — and the same bits on every target.
@@ -525,8 +530,6 @@ pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: F32Bytes<'_>, eps: f32) {
 /// 88.37 (just short of `f32::MAX`'s logarithm, 88.72).
 pub fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = core::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75; // ln 2 in two parts: n·LN2_HI is exact
-    const LN2_LO: f32 = 1.428_606_8e-6;
     // Branch-free, so that loops over `exp` vectorise: the polynomial runs on
     // a clamped argument and the out-of-range answers are selected at the end.
     let xc = x.clamp(-87.3, 88.37);

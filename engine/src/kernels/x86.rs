@@ -530,9 +530,8 @@ pub fn exp_shifted(x: &mut [f32], shift: f32) {
 
 #[target_feature(enable = "avx2")]
 unsafe fn exp_shifted_avx2(x: &mut [f32], shift: f32) {
+    use super::{LN2_HI, LN2_LO};
     const LOG2_E: f32 = core::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
     let set = _mm256_set1_ps;
     let (lo, hi) = (set(-87.3), set(88.37));
     let sign = set(-0.0);
