@@ -149,38 +149,18 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         .map(|p| std::fs::read(&p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
     let (corpus, bpe, context) = data_of(args, run.as_ref(), model_bytes.as_deref())?;
-    let held_out = windows(
-        &bpe_sequences(&corpus.pieces(split), &bpe),
-        context + 1,
-        context,
-    );
-    if held_out.is_empty() {
-        bail!("the {} split is shorter than one window", args.split);
-    }
     let reference_split = match parse_split(&args.reference)? {
         Split::Train => bail!("--reference train: compare with held-out pieces (test or valid)"),
         held_out => held_out,
     };
-    let tokens = held_out.len() * context;
-    let notes = target_notes(&held_out, &bpe);
-    let per_note = |nats_per_token: f64| nats_per_token * tokens as f64 / notes.max(1) as f64;
-    let float_loss = match &run {
-        Some(r) => {
-            let model = r.model("best", &device)?;
-            let batch = r.config.train.batch_size;
-            Some(crate::train::mean_loss(
-                model.as_ref(),
-                &held_out,
-                batch,
-                &device,
-            )?)
-        }
-        None => None,
-    };
-    let engine_loss = match &model_bytes {
-        Some(bytes) => Some(engine_loss(bytes, &held_out)?),
-        None => None,
-    };
+    let nll = held_out_nll(
+        (&corpus.pieces(split), &bpe, context),
+        run.as_ref(),
+        model_bytes.as_deref(),
+        &device,
+    )?;
+    let per_note =
+        |nats_per_token: f64| nats_per_token * nll.tokens as f64 / nll.notes.max(1) as f64;
 
     // The pieces to measure (given files, or fresh samples) beside the reference.
     let reference_pieces = corpus.pieces(reference_split);
@@ -213,12 +193,12 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
     let png = histogram_png(&out_dir, &reference, &generated)?;
     let report = EvalReport {
         split: args.split.clone(),
-        tokens,
-        notes,
-        float_perplexity: float_loss.map(f64::exp),
-        float_nats_per_note: float_loss.map(per_note),
-        engine_perplexity: engine_loss.map(f64::exp),
-        engine_nats_per_note: engine_loss.map(per_note),
+        tokens: nll.tokens,
+        notes: nll.notes,
+        float_perplexity: nll.float_loss.map(f64::exp),
+        float_nats_per_note: nll.float_loss.map(per_note),
+        engine_perplexity: nll.engine_loss.map(f64::exp),
+        engine_nats_per_note: nll.engine_loss.map(per_note),
         sampler: args.generated.is_none().then_some(sampler.into()),
         bars,
         overlap: overlap(&pieces, &reference_pieces),
@@ -234,6 +214,50 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         print_report(&report);
     }
     Ok(0)
+}
+
+/// The held-out NLL: the predicted tokens, the notes among them, and the
+/// mean NLL per token (nats) of the float model and of the exported one.
+struct HeldOutNll {
+    tokens: usize,
+    notes: usize,
+    float_loss: Option<f64>,
+    engine_loss: Option<f64>,
+}
+
+/// [`HeldOutNll`] of `pieces` cut into windows of `context + 1` tokens.
+fn held_out_nll(
+    (pieces, bpe, context): (&[Piece], &Bpe, usize),
+    run: Option<&Run>,
+    model_bytes: Option<&[u8]>,
+    device: &candle_core::Device,
+) -> Result<HeldOutNll> {
+    let held_out = windows(&bpe_sequences(pieces, bpe), context + 1, context);
+    if held_out.is_empty() {
+        bail!("the held-out split is shorter than one window");
+    }
+    let float_loss = match run {
+        Some(r) => {
+            let model = r.model("best", device)?;
+            let batch = r.config.train.batch_size;
+            Some(crate::train::mean_loss(
+                model.as_ref(),
+                &held_out,
+                batch,
+                device,
+            )?)
+        }
+        None => None,
+    };
+    let engine_loss = model_bytes
+        .map(|bytes| engine_loss(bytes, &held_out))
+        .transpose()?;
+    Ok(HeldOutNll {
+        tokens: held_out.len() * context,
+        notes: target_notes(&held_out, bpe),
+        float_loss,
+        engine_loss,
+    })
 }
 
 /// The median number of bars of `pieces` (16 if there are none).
