@@ -174,6 +174,21 @@ fn occupancy(piece: &Piece) -> Vec<u32> {
     counts
 }
 
+/// The pitches of each voice of `piece`, in order (voices 0–15, the empty ones left out).
+pub(crate) fn voice_lines(piece: &Piece) -> Vec<Vec<u16>> {
+    (0..16u8)
+        .map(|v| {
+            piece
+                .notes
+                .iter()
+                .filter(|x| x.voice == v)
+                .map(|x| u16::from(x.pitch))
+                .collect::<Vec<u16>>()
+        })
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
 /// Measure pieces. `token_streams` (base REMI ids per piece) and
 /// `ill_formed` (rejected tokens) are optional.
 pub fn music_metrics(
@@ -189,17 +204,8 @@ pub fn music_metrics(
     for (i, &n) in NGRAM_SIZES.iter().enumerate() {
         let reps: Vec<f64> = pieces
             .iter()
-            .flat_map(|p| {
-                (0..16u8).filter_map(move |v| {
-                    let line: Vec<u16> = p
-                        .notes
-                        .iter()
-                        .filter(|x| x.voice == v)
-                        .map(|x| u16::from(x.pitch))
-                        .collect();
-                    repetition(&line, n)
-                })
-            })
+            .flat_map(voice_lines)
+            .filter_map(|line| repetition(&line, n))
             .collect();
         m.ngram_repetition[i] = mean(&reps);
         let ratios: Vec<f64> = token_streams

@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::evaluate::{density, pitch_class_entropy, repetition, scale_consistency};
+use crate::evaluate::{density, pitch_class_entropy, repetition, scale_consistency, voice_lines};
 use crate::piece::Piece;
 use kantor_engine::vocab::TICKS_PER_QUARTER;
 
@@ -53,16 +53,9 @@ pub fn features(piece: &Piece) -> [Option<f64>; 10] {
 /// Mean over the piece's voices of the share of pitch n-grams that repeat an
 /// earlier one in the same voice.
 fn voice_repetition(piece: &Piece, n: usize) -> Option<f64> {
-    let shares: Vec<f64> = (0..16u8)
-        .filter_map(|v| {
-            let line: Vec<u16> = piece
-                .notes
-                .iter()
-                .filter(|x| x.voice == v)
-                .map(|x| u16::from(x.pitch))
-                .collect();
-            repetition(&line, n)
-        })
+    let shares: Vec<f64> = voice_lines(piece)
+        .iter()
+        .filter_map(|line| repetition(line, n))
         .collect();
     (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64)
 }
