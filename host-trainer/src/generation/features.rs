@@ -7,7 +7,13 @@
 //! (Gaussian kernels, Silverman's bandwidth) and the **overlap area**
 //! `∫ min(p, q)` is measured: 1 when the two sets are indistinguishable on
 //! that feature, 0 when they never meet. The mean over the features is the
-//! one-number summary `eval` reports.
+//! one-number summary `eval` reports. Each set has its own kernel width (as
+//! scipy's `gaussian_kde`, which MGEval uses, fits each set): a set whose
+//! pieces nearly all share one value — every piece in exactly four voices —
+//! is a narrow spike and overlaps little, which is what it is. (One width
+//! for both sets, Silverman's on the pooled values, was tried: it smooths
+//! such a spike to the reference's width and lifts the shipped student's
+//! mean from 0.54 to 0.71 without a note changing.)
 
 use serde::Serialize;
 
