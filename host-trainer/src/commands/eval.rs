@@ -154,7 +154,7 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         held_out => held_out,
     };
     let nll = held_out_nll(
-        (&corpus.pieces(split), &bpe, context),
+        (&args.split, &corpus.pieces(split), &bpe, context),
         run.as_ref(),
         model_bytes.as_deref(),
         &device,
@@ -225,16 +225,17 @@ struct HeldOutNll {
     engine_loss: Option<f64>,
 }
 
-/// [`HeldOutNll`] of `pieces` cut into windows of `context + 1` tokens.
+/// [`HeldOutNll`] of `pieces` (the split called `name`) cut into windows of
+/// `context + 1` tokens.
 fn held_out_nll(
-    (pieces, bpe, context): (&[Piece], &Bpe, usize),
+    (name, pieces, bpe, context): (&str, &[Piece], &Bpe, usize),
     run: Option<&Run>,
     model_bytes: Option<&[u8]>,
     device: &candle_core::Device,
 ) -> Result<HeldOutNll> {
     let held_out = windows(&bpe_sequences(pieces, bpe), context + 1, context);
     if held_out.is_empty() {
-        bail!("the held-out split is shorter than one window");
+        bail!("the {name} split is shorter than one window");
     }
     let float_loss = match run {
         Some(r) => {
