@@ -3,7 +3,7 @@
 //! bad input gives clear errors.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -211,7 +211,7 @@ fn a_killed_run_resumes_to_the_same_step_count_without_a_gap() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("killed");
     let run_s = run.to_str().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+    let mut child = command()
         .args([
             "train",
             "--preset",
@@ -221,7 +221,6 @@ fn a_killed_run_resumes_to_the_same_step_count_without_a_gap() {
             "--quiet",
             "--no-export",
         ])
-        .current_dir(repo())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -13,13 +13,19 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// Run `host-trainer ARGS` in the repository root.
+/// The `host-trainer` binary, to run in the repository root, with candle on
+/// one thread: the test harness already runs a test per core, and on two
+/// cores two training runs of two threads each spin against each other
+/// (pipeline.rs took 134 s that way, 44 s with one thread per run).
+pub fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_host-trainer"));
+    command.current_dir(repo()).env("RAYON_NUM_THREADS", "1");
+    command
+}
+
+/// Run `host-trainer ARGS` in the repository root ([`command`]).
 pub fn host_trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
+    command().args(args).output().unwrap()
 }
 
 /// Assert success; the standard output.
