@@ -160,9 +160,14 @@ impl Error for LoadError {
 impl Display for SessionError {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match *self {
-            SessionError::MemoryTooSmall { needed, given } => write!(
+            SessionError::MemoryTooSmall { needed, given } if given < needed => write!(
                 f,
                 "the session needs up to {needed} bytes of memory, {given} given"
+            ),
+            SessionError::MemoryTooSmall { needed, given } => write!(
+                f,
+                "the session's buffers (up to {needed} bytes) do not fit in the regions given \
+                 ({given} bytes in all, but some buffer is larger than any region's room)"
             ),
             SessionError::TooManySinks => write!(
                 f,

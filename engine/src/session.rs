@@ -1,8 +1,10 @@
 //! A running model: the run-state buffers, the KV cache and the forward pass.
 //!
 //! All memory comes from one caller-provided byte slice (a `static` array on
-//! a microcontroller, a `Vec` on the desktop); [`Session::memory_required`]
-//! says how large it must be. Nothing is allocated.
+//! a microcontroller, a `Vec` on the desktop), or from several
+//! ([`Session::new_in`]: a board whose RAM is in pieces, such as the
+//! STM32F4's SRAM and its 64 KiB CCM); [`Session::memory_required`] says how
+//! much is needed. Nothing is allocated.
 //!
 //! The forward pass reads top to bottom like llama2.c's `forward`: embed the
 //! token, then per layer RMSNorm → Q, K, V → RoPE → cache → attention → output
@@ -51,7 +53,8 @@ impl SessionOptions {
 /// Why a session could not be made or run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionError {
-    /// The memory slice is too small.
+    /// The memory is too small (or, given in regions, some buffer fits in
+    /// none of them).
     MemoryTooSmall {
         /// Bytes needed (at most).
         needed: usize,
@@ -64,14 +67,14 @@ pub enum SessionError {
     TokenOutOfRange(u16),
 }
 
-/// Carves typed slices off a byte slice, or (with no bytes) counts how many
-/// bytes the same carving needs.
-struct Arena<'b> {
-    rest: Option<&'b mut [u8]>,
+/// Carves typed slices off byte slices (each from the first region with room
+/// for it), or (with no regions) counts how many bytes the same carving needs.
+struct Arena<'r, 'b> {
+    regions: &'r mut [&'b mut [u8]],
     needed: usize,
 }
 
-impl<'b> Arena<'b> {
+impl<'b> Arena<'_, 'b> {
     fn take<T: bytemuck::Pod>(&mut self, n: usize) -> Option<&'b mut [T]> {
         let size = core::mem::size_of::<T>();
         // Word alignment for every buffer, whatever its type: the DSP kernels
@@ -80,14 +83,14 @@ impl<'b> Arena<'b> {
         // Sizes that overflow count as "more than any memory".
         let bytes = n.saturating_mul(size);
         self.needed = self.needed.saturating_add(bytes).saturating_add(align - 1);
-        let rest = self.rest.take()?;
-        let pad = rest.as_ptr().align_offset(align);
-        if pad.checked_add(bytes)? > rest.len() {
-            return None;
-        }
-        let (_, aligned) = rest.split_at_mut(pad);
-        let (taken, rest) = aligned.split_at_mut(bytes);
-        self.rest = Some(rest);
+        let region = self.regions.iter_mut().find(|r| {
+            let pad = r.as_ptr().align_offset(align);
+            pad.checked_add(bytes).is_some_and(|end| end <= r.len())
+        })?;
+        let whole = core::mem::take(region);
+        let pad = whole.as_ptr().align_offset(align);
+        let (taken, rest) = whole.split_at_mut(pad).1.split_at_mut(bytes);
+        *region = rest;
         bytemuck::try_cast_slice_mut(taken).ok()
     }
 }
@@ -167,7 +170,7 @@ struct Step {
 // Every `carve_*` takes all of its buffers before it gives up on a missing
 // one, so that counting (an arena without bytes) counts them all.
 
-fn carve_activations<'b>(arena: &mut Arena<'b>, c: &ModelConfig) -> Option<Activations<'b>> {
+fn carve_activations<'b>(arena: &mut Arena<'_, 'b>, c: &ModelConfig) -> Option<Activations<'b>> {
     let widest = c.dim.max(c.hidden_dim);
     let groups = match c.weights {
         format @ WeightFormat::Int8 { .. } => (c.dim / format.group_for(c.dim).max(1))
@@ -205,7 +208,7 @@ fn carve_activations<'b>(arena: &mut Arena<'b>, c: &ModelConfig) -> Option<Activ
     })
 }
 
-fn carve_rope<'b>(arena: &mut Arena<'b>, c: &ModelConfig) -> Option<Rope<'b>> {
+fn carve_rope<'b>(arena: &mut Arena<'_, 'b>, c: &ModelConfig) -> Option<Rope<'b>> {
     let half = c.head_dim() / 2;
     let (frequencies, cos, sin) = (arena.take(half), arena.take(half), arena.take(half));
     let (slide_cos, slide_sin) = (arena.take(half), arena.take(half));
@@ -219,7 +222,7 @@ fn carve_rope<'b>(arena: &mut Arena<'b>, c: &ModelConfig) -> Option<Rope<'b>> {
     })
 }
 
-fn carve_attention<'b>(arena: &mut Arena<'b>, shape: &KvShape) -> Option<AttentionScratch<'b>> {
+fn carve_attention<'b>(arena: &mut Arena<'_, 'b>, shape: &KvShape) -> Option<AttentionScratch<'b>> {
     let [n_scores, n_query, n_packed, n_head, n_weights, n_weights_packed] =
         AttentionScratch::sizes(shape);
     let (scores, query, query_packed, head) = (
@@ -239,7 +242,11 @@ fn carve_attention<'b>(arena: &mut Arena<'b>, shape: &KvShape) -> Option<Attenti
     })
 }
 
-fn carve_store<'b>(arena: &mut Arena<'b>, kv: KvPrecision, shape: &KvShape) -> Option<KvStore<'b>> {
+fn carve_store<'b>(
+    arena: &mut Arena<'_, 'b>,
+    kv: KvPrecision,
+    shape: &KvShape,
+) -> Option<KvStore<'b>> {
     match kv {
         KvPrecision::F32 => {
             let (keys, values) = (arena.take(shape.values()), arena.take(shape.values()));
@@ -273,7 +280,7 @@ fn carve_store<'b>(arena: &mut Arena<'b>, kv: KvPrecision, shape: &KvShape) -> O
 }
 
 fn carve<'b>(
-    arena: &mut Arena<'b>,
+    arena: &mut Arena<'_, 'b>,
     model: &Model<'_>,
     options: SessionOptions,
 ) -> Option<(RunState<'b>, KvCache<'b>)> {
@@ -326,7 +333,7 @@ impl<'m, 'b> Session<'m, 'b> {
     /// Bytes of memory a session of `model` with `options` needs (an upper bound).
     pub fn memory_required(model: &Model<'_>, options: SessionOptions) -> usize {
         let mut counter = Arena {
-            rest: None,
+            regions: &mut [],
             needed: 0,
         };
         let _ = carve(&mut counter, model, options);
@@ -339,15 +346,31 @@ impl<'m, 'b> Session<'m, 'b> {
         options: SessionOptions,
         memory: &'b mut [u8],
     ) -> Result<Self, SessionError> {
+        Self::new_in(model, options, &mut [memory])
+    }
+
+    /// A session whose buffers are carved from several `regions`, each
+    /// buffer from the first region with room for it, in this order: the
+    /// run state (activations, RoPE tables, attention scratch, about
+    /// 10–20 KiB for a student), then the KV cache's keys, its values
+    /// (each `layers × context × kv_dim` bytes for an int8 cache) and their
+    /// scales. So a board gives its main RAM first and a second memory
+    /// (the STM32F4's CCM) after it for whatever does not fit. The results
+    /// do not depend on where the buffers lie. Fails with
+    /// [`SessionError::MemoryTooSmall`] when a buffer fits in no region,
+    /// even if the regions together are larger than
+    /// [`memory_required`](Self::memory_required).
+    pub fn new_in(
+        model: &'m Model<'m>,
+        options: SessionOptions,
+        regions: &mut [&'b mut [u8]],
+    ) -> Result<Self, SessionError> {
         if options.sinks.saturating_mul(2) > model.config.context {
             return Err(SessionError::TooManySinks);
         }
         let needed = Self::memory_required(model, options);
-        let given = memory.len();
-        let mut arena = Arena {
-            rest: Some(memory),
-            needed: 0,
-        };
+        let given = regions.iter().map(|r| r.len()).sum();
+        let mut arena = Arena { regions, needed: 0 };
         let (state, cache) = carve(&mut arena, model, options)
             .ok_or(SessionError::MemoryTooSmall { needed, given })?;
         rope_frequencies(
