@@ -1,4 +1,5 @@
-//! Build script: put `memory.x` where the linker finds it, and point
+//! Build script: put the memory map (`memory/board.x`, or for the QEMU image
+//! `memory/qemu.x`) where the linker finds it as `memory.x`, and point
 //! `KANTOR_MODEL` at the model to link into flash (default: the shipped
 //! student, `model/student.safetensors`; override with the KANTOR_MODEL
 //! environment variable, e.g. a model `host-trainer train` just exported).
@@ -23,9 +24,17 @@ mod performance {
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    std::fs::copy(manifest.join("memory.x"), out.join("memory.x")).unwrap();
+    // The board's memory map, or the QEMU image's (its CCM lies elsewhere),
+    // as the `memory.x` cortex-m-rt's linker script includes. (No memory.x
+    // in the package root: the linker would find that one first.)
+    let memory = if std::env::var_os("CARGO_FEATURE_QEMU").is_some() {
+        "memory/qemu.x"
+    } else {
+        "memory/board.x"
+    };
+    std::fs::copy(manifest.join(memory), out.join("memory.x")).unwrap();
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=memory");
 
     let model = match std::env::var("KANTOR_MODEL") {
         Ok(path) => {

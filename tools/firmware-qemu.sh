@@ -44,15 +44,16 @@ per_token = r["generate_cycles"] * ipc / generated
 forward = r["forward_cycles"] * ipc / r["profile_steps"]
 grammar = r["grammar_cycles"] * ipc / r["profile_steps"]
 sample = r["sample_cycles"] * ipc / r["profile_steps"]
-ram = r["static_ram"] + r["stack_high_water"]
+ram = r["static_ram"] + r["static_ccm"] + r["stack_high_water"]
 print(f"instructions per token: {per_token/1e6:.3f} M mean over {generated} tokens, {r['max_token_cycles']*ipc/1e6:.3f} M max "
       f"= {168e6/per_token:.0f} tokens/s at 168 MHz (goal: <= 1.680 M, >= 100 tokens/s)")
 print(f"  first {r['profile_steps']} steps: forward {forward/1e6:.3f} M, grammar mask {grammar/1e6:.3f} M, sampling {sample/1e6:.3f} M")
 late = [r[f"late_{k}_cycles"] * ipc / r["late_steps"] for k in ("forward", "grammar", "sample")]
 print(f"  next {r['late_steps']} steps: forward {late[0]/1e6:.3f} M, grammar mask {late[1]/1e6:.3f} M, sampling {late[2]/1e6:.3f} M")
 print(f"flash used: {r['flash_used']} bytes ({r['flash_used']/1024:.1f} KiB of 1024 KiB)")
-print(f"RAM: {r['static_ram']} bytes static (session {r['session_memory']}, of which {r['session_needed']} needed) "
-      f"+ {r['stack_high_water']} bytes stack high-water = {ram/1024:.1f} KiB (goal <= 192 KiB)")
+print(f"RAM: {r['static_ram']} bytes static in SRAM + {r['static_ccm']} in the CCM (session {r['session_memory']} in all, "
+      f"of which {r['session_needed']} needed) + {r['stack_high_water']} bytes stack high-water = {ram/1024:.1f} KiB "
+      f"(goal <= 192 KiB; SRAM {(r['static_ram'] + r['stack_high_water'])/1024:.1f} of 128 KiB, CCM {r['static_ccm']/1024:.1f} of 64 KiB)")
 print(f"MIDI: {r['bytes']} bytes, {r['messages']} note messages, {r['clocks']} clocks, "
       f"{r['ill_formed']} ill-formed tokens, {r['dropped']} dropped notes, {r['evictions']} KV-cache slides")
 PY

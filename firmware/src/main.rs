@@ -11,18 +11,23 @@ mod board;
 
 #[cfg(target_os = "none")]
 mod app {
+    use core::mem::MaybeUninit;
     use core::ptr::addr_of_mut;
 
     use cortex_m_rt::{entry, exception, ExceptionFrame};
     use cortex_m_semihosting::hprintln;
     use kantor_engine::model::Model;
     use kantor_firmware::sequencer::{Budget, Sequencer};
-    use kantor_firmware::settings::{generator, MODEL, SESSION_MEMORY};
+    use kantor_firmware::settings::{generator, MODEL, SESSION_CCM, SESSION_MEMORY, SESSION_SRAM};
 
     use crate::board::selected::{self as board, memory, Board};
 
-    /// The run state and KV cache (everything the model needs besides its weights).
-    static mut SESSION: [u8; SESSION_MEMORY] = [0; SESSION_MEMORY];
+    /// The run state and KV cache (everything the model needs besides its
+    /// weights): what fits in SRAM here, the rest in the CCM.
+    static mut SESSION: [u8; SESSION_SRAM] = [0; SESSION_SRAM];
+    /// The session's part in the CCM (not zeroed at reset: `main` does it).
+    #[link_section = ".ccm"]
+    static mut SESSION_IN_CCM: MaybeUninit<[u8; SESSION_CCM]> = MaybeUninit::uninit();
 
     #[entry]
     fn main() -> ! {
@@ -44,16 +49,21 @@ mod app {
             Ok(m) => m,
             Err(e) => panic!("the linked model does not load: {e} ({e:?})"),
         };
-        // SAFETY: `main` runs once and is the only user of SESSION.
-        let session_memory: &'static mut [u8] = unsafe { &mut *addr_of_mut!(SESSION) };
+        // SAFETY: `main` runs once and is the only user of SESSION and
+        // SESSION_IN_CCM; the CCM part is zeroed before it is read as bytes.
+        let (sram, ccm): (&'static mut [u8], &'static mut [u8]) = unsafe {
+            let ccm = &mut *addr_of_mut!(SESSION_IN_CCM);
+            ccm.as_mut_ptr().write_bytes(0, 1);
+            (&mut *addr_of_mut!(SESSION), ccm.assume_init_mut())
+        };
 
         #[cfg(feature = "qemu")]
         let (calibration, profile) = (
             qemu::calibrate(&mut clock),
-            qemu::profile(&model, session_memory, &mut clock),
+            qemu::profile(&model, sram, ccm, &mut clock),
         );
 
-        let generator = match generator(&model, session_memory) {
+        let generator = match generator(&model, sram, ccm) {
             Ok(g) => g,
             Err(e) => panic!("session: {e} (SESSION_MEMORY is {SESSION_MEMORY})"),
         };
@@ -141,9 +151,10 @@ mod app {
                 late.sample
             );
             hprintln!(
-                "KANTOR-REPORT flash_used={} static_ram={} stack_high_water={} session_memory={} session_needed={}",
+                "KANTOR-REPORT flash_used={} static_ram={} static_ccm={} stack_high_water={} session_memory={} session_needed={}",
                 memory::flash_used(),
                 memory::static_ram(),
+                memory::static_ccm(),
                 memory::stack_high_water(),
                 SESSION_MEMORY,
                 Session::memory_required(&model, session_options(&model))
@@ -177,12 +188,14 @@ mod app {
         /// (where attention covers 65 to 128 positions).
         pub fn profile(
             model: &Model<'_>,
-            memory: &mut [u8],
+            sram: &mut [u8],
+            ccm: &mut [u8],
             clock: &mut SysTickClock,
         ) -> [Phases; 2] {
             const STEPS: u64 = if cfg!(feature = "short") { 2 } else { 64 };
             let mut phases = [Phases::default(); 2];
-            let Ok(mut session) = Session::new(model, session_options(model), memory) else {
+            let regions = &mut [sram, ccm];
+            let Ok(mut session) = Session::new_in(model, session_options(model), regions) else {
                 return phases;
             };
             let mut sampler = Sampler::new(SAMPLER, SEED);

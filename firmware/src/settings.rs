@@ -21,6 +21,16 @@ pub static MODEL: &[u8] = &MODEL_BYTES.0;
 /// Bytes for the run state and the KV cache (the student needs about 82 KiB).
 pub const SESSION_MEMORY: usize = 88 * 1024;
 
+/// Of [`SESSION_MEMORY`], the bytes in the 64 KiB CCM; the rest is in SRAM.
+/// The session is carved SRAM first, buffer by buffer ([`Session::new_in`]):
+/// for the student the run state and the KV cache's keys land in SRAM, the
+/// cache's values in the CCM. A longer context grows the cache, which the
+/// CCM's 64 KiB make room for.
+pub const SESSION_CCM: usize = 40 * 1024;
+
+/// Of [`SESSION_MEMORY`], the bytes in SRAM.
+pub const SESSION_SRAM: usize = SESSION_MEMORY - SESSION_CCM;
+
 /// Capacity of the note scheduler's queue (sounding notes plus pending messages).
 pub const QUEUE: usize = 64;
 
@@ -43,12 +53,14 @@ pub fn session_options(model: &Model<'_>) -> SessionOptions {
     }
 }
 
-/// The generator the board plays: the model, a session in `memory`, the
+/// The generator the board plays: the model, a session in `sram` and then
+/// `ccm` (empty where one block holds it all: the results are the same), the
 /// seeded sampler, grammar-constrained. The host reference builds the same.
 pub fn generator<'m, 'b>(
     model: &'m Model<'m>,
-    memory: &'b mut [u8],
+    sram: &'b mut [u8],
+    ccm: &'b mut [u8],
 ) -> Result<Generator<'m, 'b, QUEUE>, SessionError> {
-    let session = Session::new(model, session_options(model), memory)?;
+    let session = Session::new_in(model, session_options(model), &mut [sram, ccm])?;
     Ok(Generator::new(session, Sampler::new(SAMPLER, SEED), true))
 }

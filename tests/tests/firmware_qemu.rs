@@ -7,7 +7,7 @@ use std::process::Command;
 
 use kantor_engine::model::Model;
 use kantor_firmware::sequencer::reference_stream;
-use kantor_firmware::settings::{generator, MODEL, SESSION_MEMORY, TEST_TOKENS};
+use kantor_firmware::settings::{generator, MODEL, SESSION_CCM, SESSION_SRAM, TEST_TOKENS};
 use kantor_tests::repo_root;
 use midly::live::{LiveEvent, SystemRealtime};
 use midly::MidiMessage;
@@ -60,8 +60,8 @@ fn the_board_plays_the_host_reference_byte_for_byte() {
     let board = std::fs::read(out.path().join("usart.bin")).unwrap();
 
     let model = Model::from_bytes(MODEL).unwrap();
-    let mut memory = vec![0u8; SESSION_MEMORY];
-    let generator = generator(&model, &mut memory).unwrap();
+    let (mut sram, mut ccm) = (vec![0u8; SESSION_SRAM], vec![0u8; SESSION_CCM]);
+    let generator = generator(&model, &mut sram, &mut ccm).unwrap();
     let mut reference = Box::new(heapless::Vec::<u8, 65536>::new());
     let report = reference_stream(generator, TEST_TOKENS, &mut reference);
 

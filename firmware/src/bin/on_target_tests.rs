@@ -272,7 +272,7 @@ mod tests {
                 return Err("logits differ from the host");
             }
         }
-        let mut g = generator(&model, memory).map_err(|_| "session")?;
+        let mut g = generator(&model, memory, &mut []).map_err(|_| "session")?;
         for &expected in EXPECTED_TOKENS.iter() {
             if g.step().map_err(|_| "step")? != expected {
                 return Err("tokens differ from the host");
@@ -283,7 +283,7 @@ mod tests {
 
     fn generation_slides_past_the_context(memory: &mut [u8]) -> Outcome {
         let model = Model::from_bytes(MODEL).map_err(|_| "model does not load")?;
-        let mut g = generator(&model, memory).map_err(|_| "session")?;
+        let mut g = generator(&model, memory, &mut []).map_err(|_| "session")?;
         for _ in 0..3 * model.config.context {
             g.step().map_err(|_| "step")?;
             while g.pop_message().is_some() {}

@@ -218,6 +218,8 @@ pub mod memory {
         static __edata: u32;
         static __sidata: u32;
         static __ebss: u32;
+        static __sccm: u32;
+        static __eccm: u32;
     }
 
     const PAINT: u32 = 0xC0FF_EE11;
@@ -257,5 +259,10 @@ pub mod memory {
     /// Static RAM: `.data` and `.bss`.
     pub fn static_ram() -> usize {
         addr_of!(__ebss) as usize - addr_of!(__sdata) as usize
+    }
+
+    /// Statics in the CCM (`.ccm`).
+    pub fn static_ccm() -> usize {
+        addr_of!(__eccm) as usize - addr_of!(__sccm) as usize
     }
 }
