@@ -53,6 +53,50 @@ fn main() {
     println!("cargo:rerun-if-changed={}", model.display());
     println!("cargo:rerun-if-changed=src/performance.rs");
     expectations(&model, &out.join("expected.rs"));
+    session_layout(&model, &out.join("session_layout.rs"));
+}
+
+/// The CCM's size: the part of the session SRAM has no room for goes there.
+const CCM_BYTES: usize = 64 * 1024;
+
+/// How the linked model's session splits between SRAM and the CCM: as much
+/// as possible in the CCM (nothing else lives there), the rest in SRAM,
+/// found by carving the session here with the engine's own first fit.
+fn session_layout(model_path: &Path, out: &Path) {
+    let bytes = std::fs::read(model_path).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let options = SessionOptions {
+        sinks: performance::SINKS,
+        ..SessionOptions::for_model(&model)
+    };
+    let needed = Session::memory_required(&model, options);
+    // Room for each region's alignment padding on either side (host or board).
+    const SLACK: usize = 64;
+    let layout = (needed.saturating_sub(CCM_BYTES)..=needed)
+        .step_by(256)
+        .find_map(|sram| {
+            let (mut a, mut b) = (vec![0u8; sram], vec![0u8; CCM_BYTES]);
+            let mut regions = [&mut a[..], &mut b[..]];
+            Session::new_in(&model, options, &mut regions).ok()?;
+            let used = |given: usize, left: usize| (given - left + SLACK).next_multiple_of(8);
+            Some((
+                used(sram, regions[0].len()),
+                used(CCM_BYTES, regions[1].len()).min(CCM_BYTES),
+            ))
+        });
+    let Some((sram, ccm)) = layout else {
+        panic!(
+            "{}: its session ({needed} bytes) fits in no split of SRAM and the CCM",
+            model_path.display()
+        );
+    };
+    let text = format!(
+        "/// Of the session's memory, the bytes in SRAM (carved first).\n\
+         pub const SESSION_SRAM: usize = {sram};\n\
+         /// Of the session's memory, the bytes in the {CCM_BYTES}-byte CCM.\n\
+         pub const SESSION_CCM: usize = {ccm};\n"
+    );
+    std::fs::write(out, text).unwrap();
 }
 
 /// The model file the board links: `model` itself, or (int8 with one scale

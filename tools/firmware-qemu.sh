@@ -51,8 +51,8 @@ print(f"  first {r['profile_steps']} steps: forward {forward/1e6:.3f} M, grammar
 late = [r[f"late_{k}_cycles"] * ipc / r["late_steps"] for k in ("forward", "grammar", "sample")]
 print(f"  next {r['late_steps']} steps: forward {late[0]/1e6:.3f} M, grammar mask {late[1]/1e6:.3f} M, sampling {late[2]/1e6:.3f} M")
 print(f"flash used: {r['flash_used']} bytes ({r['flash_used']/1024:.1f} KiB of 1024 KiB)")
-print(f"RAM: {r['static_ram']} bytes static in SRAM + {r['static_ccm']} in the CCM (session {r['session_memory']} in all, "
-      f"of which {r['session_needed']} needed) + {r['stack_high_water']} bytes stack high-water = {ram/1024:.1f} KiB "
+print(f"RAM: {r['static_ram']} bytes static in SRAM + {r['static_ccm']} in the CCM (the session {r['session_memory']} of them, "
+      f"the engine's bound {r['session_needed']}) + {r['stack_high_water']} bytes stack high-water = {ram/1024:.1f} KiB "
       f"(goal <= 192 KiB; SRAM {(r['static_ram'] + r['stack_high_water'])/1024:.1f} of 128 KiB, CCM {r['static_ccm']/1024:.1f} of 64 KiB)")
 print(f"MIDI: {r['bytes']} bytes, {r['messages']} note messages, {r['clocks']} clocks, "
       f"{r['ill_formed']} ill-formed tokens, {r['dropped']} dropped notes, {r['evictions']} KV-cache slides")

@@ -8,6 +8,7 @@
 //! * [`midi_out`] — MIDI 1.0 bytes with `midly`'s live-event writer.
 //! * [`sequencer`] — generation, scheduling, MIDI clock, pacing.
 //! * [`settings`] — the model linked into flash and the performance settings.
+//! * [`session_memory`] — the session's static memory in SRAM and the CCM (the board build only).
 //!
 //! The board itself (USART, SysTick, reset) lives in `src/board/`, chosen in
 //! one place: `src/board/mod.rs`.
@@ -18,4 +19,6 @@
 pub mod clock;
 pub mod midi_out;
 pub mod sequencer;
+#[cfg(target_os = "none")]
+pub mod session_memory;
 pub mod settings;

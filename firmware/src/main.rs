@@ -11,23 +11,13 @@ mod board;
 
 #[cfg(target_os = "none")]
 mod app {
-    use core::mem::MaybeUninit;
-    use core::ptr::addr_of_mut;
-
     use cortex_m_rt::{entry, exception, ExceptionFrame};
     use cortex_m_semihosting::hprintln;
     use kantor_engine::model::Model;
     use kantor_firmware::sequencer::{Budget, Sequencer};
-    use kantor_firmware::settings::{generator, MODEL, SESSION_CCM, SESSION_MEMORY, SESSION_SRAM};
+    use kantor_firmware::settings::{generator, MODEL, SESSION_MEMORY};
 
     use crate::board::selected::{self as board, memory, Board};
-
-    /// The run state and KV cache (everything the model needs besides its
-    /// weights): what fits in SRAM here, the rest in the CCM.
-    static mut SESSION: [u8; SESSION_SRAM] = [0; SESSION_SRAM];
-    /// The session's part in the CCM (not zeroed at reset: `main` does it).
-    #[link_section = ".ccm"]
-    static mut SESSION_IN_CCM: MaybeUninit<[u8; SESSION_CCM]> = MaybeUninit::uninit();
 
     #[entry]
     fn main() -> ! {
@@ -49,12 +39,8 @@ mod app {
             Ok(m) => m,
             Err(e) => panic!("the linked model does not load: {e} ({e:?})"),
         };
-        // SAFETY: `main` runs once and is the only user of SESSION and
-        // SESSION_IN_CCM; the CCM part is zeroed before it is read as bytes.
-        let (sram, ccm): (&'static mut [u8], &'static mut [u8]) = unsafe {
-            let ccm = &mut *addr_of_mut!(SESSION_IN_CCM);
-            ccm.as_mut_ptr().write_bytes(0, 1);
-            (&mut *addr_of_mut!(SESSION), ccm.assume_init_mut())
+        let Some((sram, ccm)) = kantor_firmware::session_memory::take() else {
+            board::reset();
         };
 
         #[cfg(feature = "qemu")]

@@ -18,18 +18,15 @@ static MODEL_BYTES: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("KANTOR_MODEL
 /// `build.rs` picks the file: `model/student.safetensors` or `$KANTOR_MODEL`.
 pub static MODEL: &[u8] = &MODEL_BYTES.0;
 
-/// Bytes for the run state and the KV cache (the student needs about 82 KiB).
-pub const SESSION_MEMORY: usize = 88 * 1024;
+// SESSION_SRAM and SESSION_CCM: how the linked model's session (run state
+// and KV cache) splits between SRAM and the 64 KiB CCM. `build.rs` carves
+// the session with the engine's first fit ([`Session::new_in`], SRAM first)
+// and puts as much as it can in the CCM: for the student both halves of the
+// KV cache, the run state and the cache's scales in SRAM.
+include!(concat!(env!("OUT_DIR"), "/session_layout.rs"));
 
-/// Of [`SESSION_MEMORY`], the bytes in the 64 KiB CCM; the rest is in SRAM.
-/// The session is carved SRAM first, buffer by buffer ([`Session::new_in`]):
-/// for the student the run state and the KV cache's keys land in SRAM, the
-/// cache's values in the CCM. A longer context grows the cache, which the
-/// CCM's 64 KiB make room for.
-pub const SESSION_CCM: usize = 40 * 1024;
-
-/// Of [`SESSION_MEMORY`], the bytes in SRAM.
-pub const SESSION_SRAM: usize = SESSION_MEMORY - SESSION_CCM;
+/// Bytes for the run state and the KV cache, in SRAM and the CCM together.
+pub const SESSION_MEMORY: usize = SESSION_SRAM + SESSION_CCM;
 
 /// Capacity of the note scheduler's queue (sounding notes plus pending messages).
 pub const QUEUE: usize = 64;

@@ -7,8 +7,6 @@
 
 #[cfg(target_os = "none")]
 mod tests {
-    use core::ptr::addr_of_mut;
-
     use cortex_m_rt::entry;
     use cortex_m_semihosting::{debug, hprintln};
     use kantor_engine::decoder::{Decoder, Event};
@@ -20,16 +18,15 @@ mod tests {
     use kantor_engine::session::Session;
     use kantor_engine::vocab::BOS_ID;
     use kantor_engine::weights::{interleave_rows4, F32Bytes, Int8Layout, Matrix, MatrixData};
-    use kantor_firmware::settings::{generator, session_options, MODEL, SESSION_MEMORY};
+    use kantor_firmware::settings::{generator, session_options, MODEL};
 
     include!(concat!(env!("OUT_DIR"), "/expected.rs"));
 
-    static mut SESSION: [u8; SESSION_MEMORY] = [0; SESSION_MEMORY];
-
     type Outcome = Result<(), &'static str>;
-    /// A named test that needs nothing, and one that needs the session memory.
+    /// A named test that needs nothing, and one that needs the session memory
+    /// (its SRAM and CCM parts).
     type Plain = (&'static str, fn() -> Outcome);
-    type WithMemory = (&'static str, fn(&mut [u8]) -> Outcome);
+    type WithMemory = (&'static str, fn(&mut [u8], &mut [u8]) -> Outcome);
 
     struct Rng(u32);
     impl Rng {
@@ -259,11 +256,12 @@ mod tests {
         Ok(())
     }
 
-    fn model_computes_the_host_logits_and_tokens(memory: &mut [u8]) -> Outcome {
+    fn model_computes_the_host_logits_and_tokens(sram: &mut [u8], ccm: &mut [u8]) -> Outcome {
         let model = Model::from_bytes(MODEL).map_err(|_| "model does not load")?;
         {
-            let mut session = Session::new(&model, session_options(&model), &mut *memory)
-                .map_err(|_| "session")?;
+            let regions = &mut [&mut *sram, &mut *ccm];
+            let mut session =
+                Session::new_in(&model, session_options(&model), regions).map_err(|_| "session")?;
             let logits = session.forward(BOS_ID).map_err(|_| "forward")?;
             let checksum = logits
                 .iter()
@@ -272,7 +270,7 @@ mod tests {
                 return Err("logits differ from the host");
             }
         }
-        let mut g = generator(&model, memory, &mut []).map_err(|_| "session")?;
+        let mut g = generator(&model, sram, ccm).map_err(|_| "session")?;
         for &expected in EXPECTED_TOKENS.iter() {
             if g.step().map_err(|_| "step")? != expected {
                 return Err("tokens differ from the host");
@@ -281,9 +279,9 @@ mod tests {
         Ok(())
     }
 
-    fn generation_slides_past_the_context(memory: &mut [u8]) -> Outcome {
+    fn generation_slides_past_the_context(sram: &mut [u8], ccm: &mut [u8]) -> Outcome {
         let model = Model::from_bytes(MODEL).map_err(|_| "model does not load")?;
-        let mut g = generator(&model, memory, &mut []).map_err(|_| "session")?;
+        let mut g = generator(&model, sram, ccm).map_err(|_| "session")?;
         for _ in 0..3 * model.config.context {
             g.step().map_err(|_| "step")?;
             while g.pop_message().is_some() {}
@@ -299,8 +297,7 @@ mod tests {
 
     #[entry]
     fn main() -> ! {
-        // SAFETY: `main` runs once and is the only user of SESSION.
-        let memory: &'static mut [u8] = unsafe { &mut *addr_of_mut!(SESSION) };
+        let (sram, ccm) = kantor_firmware::session_memory::take().expect("main runs once");
         let plain: [Plain; 5] = [
             (
                 "dsp_quantize_has_the_portable_bits",
@@ -340,7 +337,7 @@ mod tests {
             report(name, test());
         }
         for (name, test) in with_memory {
-            report(name, test(&mut *memory));
+            report(name, test(&mut *sram, &mut *ccm));
         }
         hprintln!(
             "on-target test result: {}. {} tests",
