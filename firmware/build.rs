@@ -25,14 +25,17 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     // The board's memory map, or the QEMU image's (its CCM lies elsewhere),
-    // as the `memory.x` cortex-m-rt's linker script includes. (No memory.x
+    // each with the `.ccm` section, as the `memory.x` cortex-m-rt's linker
+    // script includes. (No memory.x
     // in the package root: the linker would find that one first.)
     let memory = if std::env::var_os("CARGO_FEATURE_QEMU").is_some() {
         "memory/qemu.x"
     } else {
         "memory/board.x"
     };
-    std::fs::copy(manifest.join(memory), out.join("memory.x")).unwrap();
+    let map = std::fs::read_to_string(manifest.join(memory)).unwrap();
+    let ccm_section = std::fs::read_to_string(manifest.join("memory/ccm-section.x")).unwrap();
+    std::fs::write(out.join("memory.x"), map + "\n" + &ccm_section).unwrap();
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory");
 
@@ -52,8 +55,14 @@ fn main() {
     println!("cargo:rerun-if-env-changed=KANTOR_MODEL");
     println!("cargo:rerun-if-changed={}", model.display());
     println!("cargo:rerun-if-changed=src/performance.rs");
-    expectations(&model, &out.join("expected.rs"));
-    session_layout(&model, &out.join("session_layout.rs"));
+    let bytes = std::fs::read(&model).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    let options = SessionOptions {
+        sinks: performance::SINKS,
+        ..SessionOptions::for_model(&model)
+    };
+    expectations(&model, options, &out.join("expected.rs"));
+    session_layout(&model, options, &out.join("session_layout.rs"));
 }
 
 /// The CCM's size: the part of the session SRAM has no room for goes there.
@@ -62,14 +71,8 @@ const CCM_BYTES: usize = 64 * 1024;
 /// How the linked model's session splits between SRAM and the CCM: as much
 /// as possible in the CCM (nothing else lives there), the rest in SRAM,
 /// found by carving the session here with the engine's own first fit.
-fn session_layout(model_path: &Path, out: &Path) {
-    let bytes = std::fs::read(model_path).unwrap();
-    let model = Model::from_bytes(&bytes).unwrap();
-    let options = SessionOptions {
-        sinks: performance::SINKS,
-        ..SessionOptions::for_model(&model)
-    };
-    let needed = Session::memory_required(&model, options);
+fn session_layout(model: &Model<'_>, options: SessionOptions, out: &Path) {
+    let needed = Session::memory_required(model, options);
     // Room for each region's alignment padding on either side (host or board).
     const SLACK: usize = 64;
     let layout = (needed.saturating_sub(CCM_BYTES)..=needed)
@@ -77,7 +80,7 @@ fn session_layout(model_path: &Path, out: &Path) {
         .find_map(|sram| {
             let (mut a, mut b) = (vec![0u8; sram], vec![0u8; CCM_BYTES]);
             let mut regions = [&mut a[..], &mut b[..]];
-            Session::new_in(&model, options, &mut regions).ok()?;
+            Session::new_in(model, options, &mut regions).ok()?;
             let used = |given: usize, left: usize| (given - left + SLACK).next_multiple_of(8);
             Some((
                 used(sram, regions[0].len()),
@@ -85,10 +88,7 @@ fn session_layout(model_path: &Path, out: &Path) {
             ))
         });
     let Some((sram, ccm)) = layout else {
-        panic!(
-            "{}: its session ({needed} bytes) fits in no split of SRAM and the CCM",
-            model_path.display()
-        );
+        panic!("the model's session ({needed} bytes) fits in no split of SRAM and the CCM");
     };
     let text = format!(
         "/// Of the session's memory, the bytes in SRAM (carved first).\n\
@@ -153,16 +153,9 @@ fn board_model(model: &Path, out: &Path) -> PathBuf {
 /// What the on-target test checks the board against, computed here on the
 /// host with the same engine: the first generated tokens, the bits of the
 /// first logits, and bits of `exp`.
-fn expectations(model_path: &Path, out: &Path) {
-    let bytes = std::fs::read(model_path).unwrap();
-    let model =
-        Model::from_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", model_path.display()));
-    let options = SessionOptions {
-        sinks: performance::SINKS,
-        ..SessionOptions::for_model(&model)
-    };
-    let mut memory = vec![0u8; Session::memory_required(&model, options)];
-    let mut session = Session::new(&model, options, &mut memory).unwrap();
+fn expectations(model: &Model<'_>, options: SessionOptions, out: &Path) {
+    let mut memory = vec![0u8; Session::memory_required(model, options)];
+    let mut session = Session::new(model, options, &mut memory).unwrap();
     let logits = session.forward(kantor_engine::vocab::BOS_ID).unwrap();
     let checksum = logits
         .iter()

@@ -12,6 +12,12 @@ fn student() -> Vec<u8> {
     std::fs::read(path).expect("the shipped student")
 }
 
+/// A model's natural session options and the bytes its session needs.
+fn options_and_size(model: &Model<'_>) -> (SessionOptions, usize) {
+    let options = SessionOptions::for_model(model);
+    (options, Session::memory_required(model, options))
+}
+
 /// Logits (as bits) of a fixed token sequence longer than the context.
 fn trace(session: &mut Session<'_, '_>, tokens: usize) -> Vec<Vec<u32>> {
     let vocab = session.model().config.vocab_size;
@@ -29,8 +35,7 @@ fn trace(session: &mut Session<'_, '_>, tokens: usize) -> Vec<Vec<u32>> {
 fn a_session_in_two_regions_gives_the_logits_of_one_in_a_single_slice() {
     let bytes = student();
     let model = Model::from_bytes(&bytes).unwrap();
-    let options = SessionOptions::for_model(&model);
-    let needed = Session::memory_required(&model, options);
+    let (options, needed) = options_and_size(&model);
     let tokens = model.config.context + 40;
 
     let mut one = vec![0u8; needed];
@@ -55,8 +60,7 @@ fn a_session_in_two_regions_gives_the_logits_of_one_in_a_single_slice() {
 fn regions_that_add_up_but_hold_no_cache_buffer_are_a_clear_error() {
     let bytes = student();
     let model = Model::from_bytes(&bytes).unwrap();
-    let options = SessionOptions::for_model(&model);
-    let needed = Session::memory_required(&model, options);
+    let (options, needed) = options_and_size(&model);
     // Four regions with more than enough bytes in all, each smaller than the
     // int8 keys (layers × context × kv_dim bytes, over a third of the session).
     let c = &model.config;
