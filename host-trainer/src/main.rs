@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use host_trainer::commands::{
-    compare, data, distill, eval, export, generate, play, render, tokenize, train,
+    compare, data, distill, eval, export, generate, jsb, play, render, tokenize, train,
 };
 
 /// Kantor's host side: tokenize, train, distil, export, generate, render, play and evaluate.
@@ -33,6 +33,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// The comparative study: LSTM, VAEs, VQ-VAE, GAN, diffusion beside the Transformer.
     Compare(compare::CompareArgs),
+    /// The JSB Chorales benchmark in its published setting (SATB raster, note-wise NLL), trained with checkpoints.
+    Jsb(jsb::JsbArgs),
     /// Corpus tools.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -51,6 +53,7 @@ fn main() {
         Command::Play(args) => play::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Jsb(args) => jsb::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

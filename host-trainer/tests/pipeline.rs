@@ -280,6 +280,21 @@ fn a_killed_run_resumes_to_the_same_step_count_without_a_gap() {
         std::fs::read_to_string(run.join("metrics.jsonl")).unwrap(),
         after
     );
+    // Extending it trains on: --max-steps 200 adds steps 151–200.
+    let out = ok(&host_trainer(&[
+        "train",
+        "--resume",
+        "--max-steps",
+        "200",
+        "--out",
+        run_s,
+        "--quiet",
+        "--no-export",
+    ]));
+    assert!(out.contains("trained 200 steps"), "{out}");
+    let (train, eval) = eval_steps(&std::fs::read_to_string(run.join("metrics.jsonl")).unwrap());
+    assert_eq!(train, (1..=200).collect::<Vec<u64>>());
+    assert_eq!(eval, vec![50, 100, 150, 200]);
 }
 
 #[test]

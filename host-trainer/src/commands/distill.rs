@@ -102,7 +102,8 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
     let out = RunDir::new(&args.out);
     let start = out
         .clone()
-        .start(args.resume, config.clone(), Some(teacher_run.bpe.clone()))?;
+        .start(args.resume, config.clone(), Some(teacher_run.bpe.clone()))?
+        .with_max_steps(args.max_steps)?;
     let distilled = train(&corpus, start, &device, Some(&teacher), !args.common.quiet)?;
     if !args.common.json {
         println!("{distilled}");
@@ -120,7 +121,8 @@ pub fn run(args: &DistillArgs) -> Result<i32> {
         );
         let start = baseline_dir
             .clone()
-            .start(resume, config, Some(teacher_run.bpe.clone()))?;
+            .start(resume, config, Some(teacher_run.bpe.clone()))?
+            .with_max_steps(args.max_steps)?;
         let summary = train(&corpus, start, &device, None, !args.common.quiet)?;
         if !args.common.json {
             println!("{summary}");

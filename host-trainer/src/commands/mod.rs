@@ -7,6 +7,7 @@ pub mod distill;
 pub mod eval;
 pub mod export;
 pub mod generate;
+pub mod jsb;
 pub mod play;
 pub mod render;
 pub mod tokenize;

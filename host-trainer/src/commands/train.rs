@@ -75,8 +75,11 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
     if let Some(v) = args.vocab_size {
         config.model.vocab_size = v;
     }
-    // Resuming, the run's own configuration wins; only the device and display may differ.
-    let start = RunDir::new(&out).start(args.resume, config, None)?;
+    // Resuming, the run's own configuration wins; only the device, the
+    // display and the length (--max-steps) may differ.
+    let start = RunDir::new(&out)
+        .start(args.resume, config, None)?
+        .with_max_steps(args.max_steps)?;
     let config = &start.config;
     if !args.no_export {
         args.listen.check()?;

@@ -168,12 +168,17 @@ impl RunDir {
     }
 
     /// Create the directory of a new run and write its configuration and
-    /// BPE table.
-    pub fn create(&self, config: &RunConfig, bpe: &Bpe) -> Result<()> {
+    /// BPE table (if it has one).
+    pub fn create(&self, config: &RunConfig, bpe: Option<&Bpe>) -> Result<()> {
         std::fs::create_dir_all(&self.path)
             .with_context(|| format!("creating {}", self.path.display()))?;
         config.save(&self.config())?;
-        crate::fsutil::write_atomic(&self.bpe(), serde_json::to_string(bpe)?.as_bytes())
+        match bpe {
+            Some(bpe) => {
+                crate::fsutil::write_atomic(&self.bpe(), serde_json::to_string(bpe)?.as_bytes())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Where a training run here starts. Resuming, the run's own
@@ -207,6 +212,35 @@ impl RunDir {
             resume: false,
         })
     }
+    /// Where a run over a vocabulary of its own (no BPE table, such as the
+    /// JSB raster's) starts: as [`RunDir::start`], the model's shape checked
+    /// without the REMI vocabulary (by [`RunConfig::load_raw`], which read
+    /// `config`).
+    pub fn start_raw(self, resume: bool, config: RunConfig) -> Result<Start> {
+        if resume {
+            if !self.has_checkpoint() {
+                bail!("{} has no checkpoint to resume", self.path.display());
+            }
+            return Ok(Start {
+                config: RunConfig::load_raw(&self.config())?,
+                bpe: None,
+                resume: true,
+                dir: self,
+            });
+        }
+        if self.has_checkpoint() {
+            bail!(
+                "{} already holds a training run; pass --resume to continue it or choose another --out",
+                self.path.display()
+            );
+        }
+        Ok(Start {
+            dir: self,
+            config,
+            bpe: None,
+            resume: false,
+        })
+    }
 }
 
 /// What a training run starts from: [`RunDir::start`] made it.
@@ -220,6 +254,33 @@ pub struct Start {
     pub bpe: Option<Bpe>,
     /// Continue the checkpoint in `dir`.
     pub resume: bool,
+}
+
+impl Start {
+    /// Train for `max_steps` in all, if given. Resuming, this lengthens (or
+    /// shortens) the run and is written to its configuration: the cosine
+    /// decay then spans the new length, so a finished run extended this way
+    /// restarts warm, at the learning rate the longer schedule has at its
+    /// step.
+    pub fn with_max_steps(mut self, max_steps: Option<usize>) -> Result<Start> {
+        let Some(steps) = max_steps else {
+            return Ok(self);
+        };
+        if steps == 0 {
+            bail!("--max-steps must be positive");
+        }
+        if self.resume && self.config.train.max_steps != steps {
+            eprintln!(
+                "{}: max_steps {} → {steps}",
+                self.dir.path().display(),
+                self.config.train.max_steps
+            );
+            self.config.train.max_steps = steps;
+            self.config.save(&self.dir.config())?;
+        }
+        self.config.train.max_steps = steps;
+        Ok(self)
+    }
 }
 
 /// A run directory with its configuration and BPE table.

@@ -8,7 +8,7 @@
 //! the training split transposed within ±6 semitones, evaluated on the
 //! untransposed validation chorales in windows of `context` tokens.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 use serde::Serialize;
 
@@ -16,6 +16,7 @@ use super::fit::{fit, FitOptions, FitReport};
 use crate::config::ModelConfig;
 use crate::corpus::windows;
 use crate::model::{ids_tensor, LanguageModel, Mode, Transformer};
+use crate::train::{mean_loss, Dataset};
 
 /// Start of a chorale.
 pub const BOS: u16 = 0;
@@ -74,7 +75,125 @@ pub struct RasterReport {
     pub training: FitReport,
 }
 
-/// Train and evaluate on the JSB JSON at `path`.
+/// The JSB splits as raster token sequences, one per chorale (`Bos` first).
+#[derive(Clone, Debug)]
+pub struct Splits {
+    /// The training chorales, each in every transposition of ±`transpose`
+    /// semitones that stays inside the vocabulary.
+    pub train: Vec<Vec<u16>>,
+    /// The validation chorales, as written.
+    pub valid: Vec<Vec<u16>>,
+    /// The test chorales, as written.
+    pub test: Vec<Vec<u16>>,
+}
+
+/// Read the JSB JSON at `path` (`{"train": [chorale…], "valid": …, "test": …}`,
+/// a chorale a list of steps of four pitches) as raster tokens.
+pub fn load(path: &std::path::Path, transpose: i32) -> anyhow::Result<Splits> {
+    use anyhow::Context as _;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let data: std::collections::HashMap<String, Vec<Vec<Vec<f64>>>> =
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSB Chorales JSON", path.display()))?;
+    let split = |name: &str| {
+        data.get(name)
+            .ok_or_else(|| anyhow::anyhow!("{} has no {name} split", path.display()))
+    };
+    let as_written = |name: &str| -> anyhow::Result<Vec<Vec<u16>>> {
+        Ok(split(name)?.iter().filter_map(|c| raster(c, 0)).collect())
+    };
+    Ok(Splits {
+        train: split("train")?
+            .iter()
+            .flat_map(|c| (-transpose..=transpose).filter_map(move |s| raster(c, s)))
+            .collect(),
+        valid: as_written("valid")?,
+        test: as_written("test")?,
+    })
+}
+
+/// The splits cut into the trainer's windows of `context + 1` tokens (the
+/// chorales laid end to end): training windows every `stride` tokens,
+/// held-out ones side by side.
+pub fn dataset(splits: &Splits, context: usize, stride: usize) -> anyhow::Result<Dataset> {
+    let len = context + 1;
+    let data = Dataset {
+        bpe: None,
+        train: windows(&splits.train, len, stride.max(1)),
+        valid: windows(&splits.valid, len, context),
+        test: windows(&splits.test, len, context),
+    };
+    if data.train.is_empty() || data.valid.is_empty() || data.test.is_empty() {
+        anyhow::bail!("JSB splits too short for windows of {len} tokens");
+    }
+    Ok(data)
+}
+
+/// Negative log-likelihood summed over scored tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Scored {
+    /// Nats in all.
+    pub nats: f64,
+    /// Tokens scored.
+    pub tokens: usize,
+}
+
+impl Scored {
+    /// Nats per token.
+    pub fn mean(&self) -> f64 {
+        self.nats / self.tokens.max(1) as f64
+    }
+}
+
+/// Note-wise NLL of whole chorales: every token after a chorale's `Bos` is
+/// scored once, predicted from its chorale up to it — all of it, or, where
+/// the chorale is longer than the model's context, from the start of a
+/// window of `context` tokens (windows overlap by half a context, so each
+/// token sees at least half a context of its past). The published setting.
+pub fn chorale_nll(
+    model: &dyn LanguageModel,
+    chorales: &[Vec<u16>],
+    device: &Device,
+) -> anyhow::Result<Scored> {
+    let context = model.config().context;
+    let mut scored = Scored::default();
+    for chorale in chorales.iter().filter(|c| c.len() > 1) {
+        let mut next = 1; // the first token not yet scored (the Bos is no target)
+        let mut start = 0;
+        while next < chorale.len() {
+            let end = (start + context + 1).min(chorale.len());
+            let log_p = token_log_probs(model, &chorale[start..end], device)?;
+            // log_p[i] is the log-probability of chorale[start + 1 + i].
+            for lp in &log_p[next - start - 1..] {
+                scored.nats -= f64::from(*lp);
+                scored.tokens += 1;
+            }
+            next = end;
+            start += (context / 2).max(1);
+        }
+    }
+    Ok(scored)
+}
+
+/// The log-probability the model gives each token of `window` after the first.
+fn token_log_probs(
+    model: &dyn LanguageModel,
+    window: &[u16],
+    device: &Device,
+) -> anyhow::Result<Vec<f32>> {
+    let inputs = ids_tensor(&[window[..window.len() - 1].to_vec()], device)?;
+    let targets = ids_tensor(&[window[1..].to_vec()], device)?;
+    let logits = model.logits(&inputs, Mode::Eval)?.squeeze(0)?;
+    let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    Ok(log_p
+        .gather(&targets.squeeze(0)?.unsqueeze(1)?, 1)?
+        .squeeze(1)?
+        .to_vec1()?)
+}
+
+/// Train and evaluate on the JSB JSON at `path` (the comparative study's
+/// short benchmark: the held-out loss over side-by-side windows).
 pub fn benchmark(
     path: &std::path::Path,
     config: &ModelConfig,
@@ -82,27 +201,9 @@ pub fn benchmark(
     device: &Device,
 ) -> anyhow::Result<RasterReport> {
     config.validate_shape()?;
-    let text = std::fs::read_to_string(path)?;
-    let data: std::collections::HashMap<String, Vec<Vec<Vec<f64>>>> = serde_json::from_str(&text)?;
-    let split = |name: &str| {
-        data.get(name)
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("{} has no {name} split", path.display()))
-    };
-    let train: Vec<Vec<u16>> = split("train")?
-        .iter()
-        .flat_map(|c| (-6..=6).filter_map(move |s| raster(c, s)))
-        .collect();
-    let valid: Vec<Vec<u16>> = split("valid")?
-        .iter()
-        .filter_map(|c| raster(c, 0))
-        .collect();
-    let len = config.context + 1;
-    let train_windows = windows(&train, len, config.context / 2);
-    let valid_windows = windows(&valid, len, config.context);
-    if train_windows.is_empty() || valid_windows.is_empty() {
-        anyhow::bail!("JSB splits too short for windows of {len} tokens");
-    }
+    let splits = load(path, 6)?;
+    let data = dataset(&splits, config.context, config.context / 2)?;
+    let (train_windows, valid_windows) = (data.train, data.valid);
     let varmap = VarMap::new();
     let model = Transformer::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
     let training = fit(
@@ -121,14 +222,8 @@ pub fn benchmark(
             )
         },
     )?;
-    let mut total = 0.0;
-    for chunk in valid_windows.chunks(16) {
-        let (x, y) = split_rows(chunk, device)?;
-        total +=
-            f64::from(model.loss(&x, &y, Mode::Eval)?.to_scalar::<f32>()?) * chunk.len() as f64;
-    }
     Ok(RasterReport {
-        valid_nll: total / valid_windows.len() as f64,
+        valid_nll: mean_loss(&model, &valid_windows, 16, device)?,
         valid_tokens: valid_windows.len() * config.context,
         parameters: config.parameters(),
         training,
@@ -156,5 +251,54 @@ mod tests {
         );
         assert!(raster(&steps, 20).is_none());
         assert_eq!(raster(&steps, -2).unwrap()[1], p(72));
+    }
+
+    fn tiny_model(context: usize) -> (Transformer, VarMap) {
+        let config = ModelConfig {
+            vocab_size: VOCAB,
+            dim: 16,
+            n_layers: 1,
+            n_heads: 2,
+            n_kv_heads: 2,
+            hidden_dim: 32,
+            context,
+            dropout: 0.0,
+            ..ModelConfig::preset("tiny").unwrap()
+        };
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        (Transformer::new(&config, vb).unwrap(), varmap)
+    }
+
+    fn chorale(len: usize, seed: u16) -> Vec<u16> {
+        std::iter::once(BOS)
+            .chain((1..len as u16).map(|i| 2 + (i * 7 + seed) % (VOCAB as u16 - 2)))
+            .collect()
+    }
+
+    #[test]
+    fn a_chorale_inside_the_context_is_scored_as_one_window() {
+        let (model, _vars) = tiny_model(32);
+        let c = chorale(20, 3);
+        let scored = chorale_nll(&model, std::slice::from_ref(&c), &Device::Cpu).unwrap();
+        assert_eq!(scored.tokens, 19);
+        let loss = mean_loss(&model, &[c], 1, &Device::Cpu).unwrap();
+        assert!(
+            (scored.mean() - loss).abs() < 1e-5,
+            "{} vs {loss}",
+            scored.mean()
+        );
+    }
+
+    #[test]
+    fn every_token_of_a_long_chorale_is_scored_once() {
+        let (model, _vars) = tiny_model(8);
+        let (long, short) = (chorale(45, 1), chorale(6, 2));
+        let both = chorale_nll(&model, &[long.clone(), short.clone()], &Device::Cpu).unwrap();
+        let a = chorale_nll(&model, &[long], &Device::Cpu).unwrap();
+        let b = chorale_nll(&model, &[short], &Device::Cpu).unwrap();
+        assert_eq!((a.tokens, b.tokens, both.tokens), (44, 5, 49));
+        assert!((both.nats - a.nats - b.nats).abs() < 1e-4);
+        assert!(a.mean().is_finite() && a.mean() > 0.0);
     }
 }

@@ -378,14 +378,30 @@ impl RunConfig {
 
     /// Read a TOML file.
     pub fn load(path: &Path) -> Result<RunConfig> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let config: RunConfig = toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid run configuration", path.display()))?;
+        let config = Self::parse(path)?;
         config
             .validate()
             .with_context(|| format!("in {}", path.display()))?;
         Ok(config)
+    }
+
+    /// Read a TOML file of a model over a vocabulary of its own (the JSB
+    /// raster's): its shape and training checked, not the REMI vocabulary.
+    pub fn load_raw(path: &Path) -> Result<RunConfig> {
+        let config = Self::parse(path)?;
+        config
+            .model
+            .validate_shape()
+            .and_then(|()| config.train.validate())
+            .with_context(|| format!("in {}", path.display()))?;
+        Ok(config)
+    }
+
+    fn parse(path: &Path) -> Result<RunConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid run configuration", path.display()))
     }
 
     /// Write a TOML file.

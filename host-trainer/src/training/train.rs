@@ -33,11 +33,13 @@ use crate::optimizer::{learning_rate, AdamW};
 use crate::piece::PITCH_RANGE;
 use crate::run::{RunDir, Start};
 
-/// Training data: the BPE table and windows of `context + 1` tokens per split.
+/// Training data: windows of `context + 1` tokens per split, and the BPE
+/// table they use (none for data whose tokens are the model's vocabulary,
+/// as the JSB raster's).
 #[derive(Clone, Debug)]
 pub struct Dataset {
     /// The BPE table the windows use.
-    pub bpe: Bpe,
+    pub bpe: Option<Bpe>,
     /// Training windows (augmented).
     pub train: Vec<Vec<u16>>,
     /// Validation windows (not augmented, not overlapping).
@@ -88,7 +90,7 @@ impl Dataset {
             train: train_windows,
             valid: held_out(Split::Valid),
             test: held_out(Split::Test),
-            bpe,
+            bpe: Some(bpe),
         };
         if dataset.train.is_empty() {
             bail!("the training split is shorter than one window of {len} tokens");
@@ -363,17 +365,36 @@ impl<'a> Trainer<'a> {
         teacher: Option<&'a Teacher>,
         progress: bool,
     ) -> Result<Self> {
+        let data = Dataset::prepare(
+            corpus,
+            &start.config.model,
+            &start.config.train,
+            start.bpe.clone(),
+        )?;
+        Self::with_data(data, start, device, teacher, progress)
+    }
+
+    /// Prepare a run on data windows made elsewhere (`start.bpe` is not
+    /// used: the data's own table is the run's).
+    pub fn with_data(
+        data: Dataset,
+        start: Start,
+        device: &'a Device,
+        teacher: Option<&'a Teacher>,
+        progress: bool,
+    ) -> Result<Self> {
         let Start {
             dir,
             mut config,
-            bpe,
             resume,
+            ..
         } = start;
-        let data = Dataset::prepare(corpus, &config.model, &config.train, bpe)?;
-        fit_vocabulary(&mut config.model, &data.bpe, teacher)?;
+        if let Some(bpe) = &data.bpe {
+            fit_vocabulary(&mut config.model, bpe, teacher)?;
+        }
         let metrics = MetricsLog::new(&dir.metrics());
         if !resume {
-            dir.create(&config, &data.bpe)?;
+            dir.create(&config, data.bpe.as_ref())?;
             metrics.truncate_after(0)?;
         }
         let (varmap, model) = seeded_model(&config.model, config.train.seed, device)?;
