@@ -122,6 +122,26 @@ fn a_bad_configuration_or_file_is_a_clear_error() {
     ]));
     assert!(err.contains("has no test split"), "{err}");
 
+    let out_of_range = dir.path().join("high.json");
+    std::fs::write(
+        &out_of_range,
+        r#"{"train": [[[60, 55, 52, 48]]], "valid": [[[60, 55, 52, 48]], [[99, 55, 52, 48]]], "test": []}"#,
+    )
+    .unwrap();
+    let config = tiny_config(dir.path(), 60, &out_of_range);
+    let err = failure(&host_trainer(&[
+        "jsb",
+        "--config",
+        &config,
+        "--out",
+        &out("e"),
+        "--quiet",
+    ]));
+    assert!(
+        err.contains("valid chorale 1 has a pitch outside 30–87"),
+        "{err}"
+    );
+
     let not_json = dir.path().join("chorales.json");
     std::fs::write(&not_json, "MThd").unwrap();
     let config = tiny_config(dir.path(), 60, &not_json);

@@ -212,6 +212,7 @@ impl RunDir {
             resume: false,
         })
     }
+
     /// Where a run over a vocabulary of its own (no BPE table, such as the
     /// JSB raster's) starts: as [`RunDir::start`], the model's shape checked
     /// without the REMI vocabulary (by [`RunConfig::load_raw`], which read
