@@ -262,7 +262,9 @@ impl Start {
     /// shortens) the run and is written to its configuration: the cosine
     /// decay then spans the new length, so a finished run extended this way
     /// restarts warm, at the learning rate the longer schedule has at its
-    /// step.
+    /// step. Early stopping still counts from the run's best evaluation,
+    /// which a warm restart's first evaluations seldom beat: set
+    /// `patience = 0` in the run's `config.toml` to train the whole length.
     pub fn with_max_steps(mut self, max_steps: Option<usize>) -> Result<Start> {
         let Some(steps) = max_steps else {
             return Ok(self);
