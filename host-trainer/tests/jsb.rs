@@ -95,74 +95,47 @@ fn a_tiny_raster_model_learns_and_a_finished_run_extends() {
 #[test]
 fn a_bad_configuration_or_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
+    // `host-trainer jsb` with a tiny configuration over `corpus` (a
+    // vocabulary of `vocab_size`) into a fresh directory: its error.
+    let error = |vocab_size: usize, corpus: &std::path::Path, extra: &[&str]| {
+        let config = tiny_config(dir.path(), vocab_size, corpus);
+        let out = tempfile::tempdir_in(dir.path()).unwrap();
+        let mut args = vec!["jsb", "--config", &config, "--quiet", "--out"];
+        args.push(out.path().to_str().unwrap());
+        args.extend_from_slice(extra);
+        failure(&host_trainer(&args))
+    };
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
     let jsb = repo().join("data/jsb-chorales/Jsb16thSeparated.json");
-    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
 
-    let remi_sized = tiny_config(dir.path(), 512, &jsb);
-    let err = failure(&host_trainer(&[
-        "jsb",
-        "--config",
-        &remi_sized,
-        "--out",
-        &out("a"),
-        "--quiet",
-    ]));
+    let err = error(512, &jsb, &[]);
     assert!(err.contains("vocab_size must be 60"), "{err}");
 
-    let no_test = dir.path().join("no-test.json");
-    std::fs::write(&no_test, r#"{"train": [[[60, 55, 52, 48]]], "valid": []}"#).unwrap();
-    let config = tiny_config(dir.path(), 60, &no_test);
-    let err = failure(&host_trainer(&[
-        "jsb",
-        "--config",
-        &config,
-        "--out",
-        &out("b"),
-        "--quiet",
-    ]));
+    let no_test = file(
+        "no-test.json",
+        r#"{"train": [[[60, 55, 52, 48]]], "valid": []}"#,
+    );
+    let err = error(60, &no_test, &[]);
     assert!(err.contains("has no test split"), "{err}");
 
-    let out_of_range = dir.path().join("high.json");
-    std::fs::write(
-        &out_of_range,
+    let high = file(
+        "high.json",
         r#"{"train": [[[60, 55, 52, 48]]], "valid": [[[60, 55, 52, 48]], [[99, 55, 52, 48]]], "test": []}"#,
-    )
-    .unwrap();
-    let config = tiny_config(dir.path(), 60, &out_of_range);
-    let err = failure(&host_trainer(&[
-        "jsb",
-        "--config",
-        &config,
-        "--out",
-        &out("e"),
-        "--quiet",
-    ]));
+    );
+    let err = error(60, &high, &[]);
     assert!(
         err.contains("valid chorale 1 has a pitch outside 30–87"),
         "{err}"
     );
 
-    let not_json = dir.path().join("chorales.json");
-    std::fs::write(&not_json, "MThd").unwrap();
-    let config = tiny_config(dir.path(), 60, &not_json);
-    let err = failure(&host_trainer(&[
-        "jsb",
-        "--config",
-        &config,
-        "--out",
-        &out("c"),
-        "--quiet",
-    ]));
+    let not_json = file("chorales.json", "MThd");
+    let err = error(60, &not_json, &[]);
     assert!(err.contains("is not JSB Chorales JSON"), "{err}");
 
-    let err = failure(&host_trainer(&[
-        "jsb",
-        "--config",
-        &config,
-        "--out",
-        &out("d"),
-        "--resume",
-        "--quiet",
-    ]));
+    let err = error(60, &jsb, &["--resume"]);
     assert!(err.contains("no checkpoint to resume"), "{err}");
 }

@@ -186,30 +186,19 @@ impl RunDir {
     /// otherwise `config` and `bpe` (the directory must hold none, so that
     /// no run is overwritten).
     pub fn start(self, resume: bool, config: RunConfig, bpe: Option<Bpe>) -> Result<Start> {
-        if resume {
-            if !self.has_checkpoint() {
-                bail!("{} has no checkpoint to resume", self.path.display());
-            }
+        self.check_start(resume)?;
+        let (config, bpe) = if resume {
             let run = self.open()?;
-            return Ok(Start {
-                config: run.config,
-                bpe: Some(run.bpe),
-                resume: true,
-                dir: self,
-            });
-        }
-        if self.has_checkpoint() {
-            bail!(
-                "{} already holds a training run; pass --resume to continue it or choose another --out",
-                self.path.display()
-            );
-        }
-        config.validate()?;
+            (run.config, Some(run.bpe))
+        } else {
+            config.validate()?;
+            (config, bpe)
+        };
         Ok(Start {
             dir: self,
             config,
             bpe,
-            resume: false,
+            resume,
         })
     }
 
@@ -218,29 +207,30 @@ impl RunDir {
     /// without the REMI vocabulary (by [`RunConfig::load_raw`], which read
     /// `config`).
     pub fn start_raw(self, resume: bool, config: RunConfig) -> Result<Start> {
-        if resume {
-            if !self.has_checkpoint() {
-                bail!("{} has no checkpoint to resume", self.path.display());
-            }
-            return Ok(Start {
-                config: RunConfig::load_raw(&self.config())?,
-                bpe: None,
-                resume: true,
-                dir: self,
-            });
-        }
-        if self.has_checkpoint() {
-            bail!(
-                "{} already holds a training run; pass --resume to continue it or choose another --out",
-                self.path.display()
-            );
-        }
+        self.check_start(resume)?;
+        let config = if resume {
+            RunConfig::load_raw(&self.config())?
+        } else {
+            config
+        };
         Ok(Start {
             dir: self,
             config,
             bpe: None,
-            resume: false,
+            resume,
         })
+    }
+
+    /// A resumed run needs a checkpoint; a new one must not overwrite one.
+    fn check_start(&self, resume: bool) -> Result<()> {
+        match (resume, self.has_checkpoint()) {
+            (true, false) => bail!("{} has no checkpoint to resume", self.path.display()),
+            (false, true) => bail!(
+                "{} already holds a training run; pass --resume to continue it or choose another --out",
+                self.path.display()
+            ),
+            _ => Ok(()),
+        }
     }
 }
 
