@@ -14,7 +14,7 @@ use crate::config::RunConfig;
 use crate::device;
 use crate::run::RunDir;
 use crate::study::raster::{self, PUBLISHED};
-use crate::train::{load_model, mean_loss, TrainSummary, Trainer};
+use crate::train::{load_model, TrainSummary, Trainer};
 
 /// Arguments of `host-trainer jsb`.
 #[derive(Debug, clap::Args)]
@@ -72,10 +72,7 @@ pub fn run(args: &JsbArgs) -> Result<i32> {
     let config = start.config.clone();
     let device = args.common.device()?;
     let splits = raster::load(&config.data.corpus, config.train.transpose)?;
-    let stride = match config.train.stride {
-        0 => config.model.context / 2,
-        s => s,
-    };
+    let stride = config.train.window_stride(config.model.context);
     let data = raster::dataset(&splits, config.model.context, stride)?;
     eprintln!(
         "training {} ({} parameters) on {} ({} train chorales with transpositions / {} valid / {} test) on {}",
@@ -87,7 +84,6 @@ pub fn run(args: &JsbArgs) -> Result<i32> {
         splits.test.len(),
         device::name(&device)
     );
-    let valid_windows = data.valid.clone();
     let training = Trainer::with_data(data, start, &device, None, !args.common.quiet)?.run()?;
     let (model, _) = load_model(&config.model, &RunDir::new(&args.out).best(), &device)?;
     let valid = raster::chorale_nll(model.as_ref(), &splits.valid, &device)?;
@@ -95,7 +91,8 @@ pub fn run(args: &JsbArgs) -> Result<i32> {
         valid_nll: valid.mean(),
         test_nll: raster::chorale_nll(model.as_ref(), &splits.test, &device)?.mean(),
         valid_tokens: valid.tokens,
-        valid_nll_windows: mean_loss(model.as_ref(), &valid_windows, 16, &device)?,
+        // The trainer measured the best weights on these windows when it kept them.
+        valid_nll_windows: training.best_val_loss,
         context: config.model.context,
         training,
     };

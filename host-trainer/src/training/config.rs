@@ -290,6 +290,15 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Tokens between the starts of training windows for a model of
+    /// `context` positions: `stride`, or half the context where it is 0.
+    pub fn window_stride(&self, context: usize) -> usize {
+        match self.stride {
+            0 => (context / 2).max(1),
+            s => s,
+        }
+    }
+
     /// The training settings that go with a preset.
     pub fn preset(name: &str) -> TrainConfig {
         match name {

@@ -73,11 +73,7 @@ impl Dataset {
             .flat_map(|p| transpositions(p, -train.transpose..=train.transpose, PITCH_RANGE))
             .collect();
         let len = model.context + 1;
-        let stride = if train.stride == 0 {
-            (model.context / 2).max(1)
-        } else {
-            train.stride
-        };
+        let stride = train.window_stride(model.context);
         let train_windows = windows(&bpe_sequences(&augmented, &bpe), len, stride);
         let held_out = |split| {
             windows(
@@ -365,11 +361,12 @@ impl<'a> Trainer<'a> {
         teacher: Option<&'a Teacher>,
         progress: bool,
     ) -> Result<Self> {
+        let mut start = start;
         let data = Dataset::prepare(
             corpus,
             &start.config.model,
             &start.config.train,
-            start.bpe.clone(),
+            start.bpe.take(),
         )?;
         Self::with_data(data, start, device, teacher, progress)
     }
