@@ -28,6 +28,7 @@ use crate::sampler::Sampler;
 use crate::session::{Session, SessionError};
 use crate::stream::{Scheduler, TimedMessage};
 use crate::vocab::BOS_ID;
+use crate::voicing::Voicing;
 
 /// A session, a sampler, the grammar and the scheduler, driven together.
 /// `Q` is the scheduler's queue capacity.
@@ -54,6 +55,13 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
             tokens: 0,
             ill_formed: 0,
         }
+    }
+
+    /// The same generator, writing every piece for `voicing` (when
+    /// constrained; see [`crate::voicing`]).
+    pub fn with_voicing(mut self, voicing: Voicing) -> Self {
+        self.grammar = self.grammar.with_voicing(voicing);
+        self
     }
 
     /// Feed a prompt token: decode it and run the model on it. When

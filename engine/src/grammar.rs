@@ -1,10 +1,12 @@
 //! Grammar-constrained decoding: mask every token whose expansion the
-//! decoder would reject, so that sampled output is always playable.
+//! decoder would reject, so that sampled output is always playable, and
+//! every token a chosen [`Voicing`] forbids.
 //!
 //! Checking a token replays its BPE expansion through the decoder, a few
 //! hundred instructions, so checking the whole vocabulary each step costs
 //! more than sampling. The decoder visits few distinct states (what it
-//! expects next, the meter, the position in the bar), so [`TokenMask`]
+//! expects next, the meter, the position in the bar, the voicing's
+//! opening), so [`TokenMask`]
 //! remembers the allowed set of the last [`TokenMask::ENTRIES`] states and
 //! most steps only copy a bit set.
 
@@ -12,13 +14,24 @@ use crate::bpe::BpeTable;
 use crate::decoder::{Decoder, Event};
 use crate::session::{Session, SessionError};
 use crate::vocab::Token;
+use crate::voicing::Voicing;
 
 /// Set the logit of every ill-formed next token to −∞. Returns how many
 /// tokens stay allowed (never 0 for a decoder in a reachable state).
 pub fn mask_ill_formed(logits: &mut [f32], decoder: &Decoder, bpe: &BpeTable<'_>) -> usize {
+    mask_disallowed(logits, decoder, &Voicing::free(), bpe)
+}
+
+/// [`mask_ill_formed`], and mask what `voicing` forbids as well.
+pub fn mask_disallowed(
+    logits: &mut [f32],
+    decoder: &Decoder,
+    voicing: &Voicing,
+    bpe: &BpeTable<'_>,
+) -> usize {
     let mut allowed = 0;
     for (id, logit) in logits.iter_mut().enumerate() {
-        if well_formed(decoder, bpe, id) {
+        if well_formed(decoder, voicing, bpe, id) {
             allowed += 1;
         } else {
             *logit = f32::NEG_INFINITY;
@@ -27,13 +40,14 @@ pub fn mask_ill_formed(logits: &mut [f32], decoder: &Decoder, bpe: &BpeTable<'_>
     allowed
 }
 
-fn well_formed(decoder: &Decoder, bpe: &BpeTable<'_>, id: usize) -> bool {
-    u16::try_from(id).is_ok_and(|id| {
-        decoder.accepts(
-            bpe.expand(id)
-                .map(crate::vocab::Token::from_id)
-                .map_while(|t| t),
-        )
+fn well_formed(decoder: &Decoder, voicing: &Voicing, bpe: &BpeTable<'_>, id: usize) -> bool {
+    let Ok(id) = u16::try_from(id) else {
+        return false;
+    };
+    let (mut decoder, mut voicing) = (*decoder, *voicing);
+    bpe.expand(id).all(|base| match Token::from_id(base) {
+        Some(token) => decoder.push(token).is_ok() && voicing.push(token),
+        None => false,
     })
 }
 
@@ -44,7 +58,7 @@ const WORDS: usize = 32;
 /// The allowed next tokens of recent decoder states, as bit sets.
 #[derive(Clone, Debug)]
 pub struct TokenMask {
-    keys: [Option<Decoder>; Self::ENTRIES],
+    keys: [Option<(Decoder, Voicing)>; Self::ENTRIES],
     sets: [[u32; WORDS]; Self::ENTRIES],
     next: usize,
     misses: u32,
@@ -70,12 +84,13 @@ impl TokenMask {
         }
     }
 
-    /// The allowed set of `decoder`'s state over a vocabulary of `vocab`
-    /// ids (bit `id % 32` of word `id / 32`), or `None` where the vocabulary
-    /// is too large to remember.
+    /// The allowed set of `decoder`'s and `voicing`'s state over a
+    /// vocabulary of `vocab` ids (bit `id % 32` of word `id / 32`), or `None`
+    /// where the vocabulary is too large to remember.
     pub fn allowed(
         &mut self,
         decoder: &Decoder,
+        voicing: &Voicing,
         bpe: &BpeTable<'_>,
         vocab: usize,
     ) -> Option<&[u32]> {
@@ -83,7 +98,7 @@ impl TokenMask {
         if words > WORDS {
             return None;
         }
-        let key = decoder.grammar_key();
+        let key = (decoder.grammar_key(), voicing.grammar_key());
         let slot = match self.keys.iter().position(|k| *k == Some(key)) {
             Some(slot) => slot,
             None => {
@@ -93,7 +108,7 @@ impl TokenMask {
                 let set = &mut self.sets[slot];
                 set.fill(0);
                 for id in 0..vocab {
-                    if well_formed(decoder, bpe, id) {
+                    if well_formed(decoder, voicing, bpe, id) {
                         set[id / 32] |= 1 << (id % 32);
                     }
                 }
@@ -109,12 +124,18 @@ impl TokenMask {
         self.misses
     }
 
-    /// [`mask_ill_formed`], remembering the answer: the same logits, the
+    /// [`mask_disallowed`], remembering the answer: the same logits, the
     /// same count.
-    pub fn mask(&mut self, logits: &mut [f32], decoder: &Decoder, bpe: &BpeTable<'_>) -> usize {
-        match self.allowed(decoder, bpe, logits.len()) {
+    pub fn mask(
+        &mut self,
+        logits: &mut [f32],
+        decoder: &Decoder,
+        voicing: &Voicing,
+        bpe: &BpeTable<'_>,
+    ) -> usize {
+        match self.allowed(decoder, voicing, bpe, logits.len()) {
             Some(set) => apply(set, logits),
-            None => mask_ill_formed(logits, decoder, bpe),
+            None => mask_disallowed(logits, decoder, voicing, bpe),
         }
     }
 }
@@ -140,8 +161,8 @@ pub fn apply(set: &[u32], logits: &mut [f32]) -> usize {
 
 /// The grammar's half of a token step, the one every generation loop
 /// shares (the [`crate::generator::Generator`], the host's engine and candle
-/// paths, the firmware's profile): the decoder state, the masks remembered
-/// for it and whether ill-formed tokens are masked at all.
+/// paths, the firmware's profile): the decoder state, the voicing, the masks
+/// remembered for them and whether ill-formed tokens are masked at all.
 ///
 /// A step is: the logits of what may follow are masked ([`Grammar::mask`]
 /// on logits from anywhere, or [`Grammar::forward`], which does not even
@@ -150,6 +171,7 @@ pub fn apply(set: &[u32], logits: &mut [f32]) -> usize {
 #[derive(Clone, Debug)]
 pub struct Grammar {
     decoder: Decoder,
+    voicing: Voicing,
     masks: TokenMask,
     constrained: bool,
 }
@@ -171,9 +193,22 @@ impl Grammar {
     pub const fn new(constrained: bool) -> Self {
         Grammar {
             decoder: Decoder::new(),
+            voicing: Voicing::free(),
             masks: TokenMask::new(),
             constrained,
         }
+    }
+
+    /// The same grammar, writing for `voicing` (enforced by the mask, so
+    /// only when constrained).
+    pub const fn with_voicing(mut self, voicing: Voicing) -> Self {
+        self.voicing = voicing;
+        self
+    }
+
+    /// The voicing (its state follows the tokens accepted).
+    pub fn voicing(&self) -> &Voicing {
+        &self.voicing
     }
 
     /// Whether ill-formed tokens are masked.
@@ -198,7 +233,7 @@ impl Grammar {
         if !self.constrained {
             return None;
         }
-        self.masks.allowed(&self.decoder, bpe, vocab)
+        self.masks.allowed(&self.decoder, &self.voicing, bpe, vocab)
     }
 
     /// Set the logits of the tokens that may not come next to −∞ (when
@@ -207,7 +242,7 @@ impl Grammar {
         if !self.constrained {
             return logits.len();
         }
-        self.masks.mask(logits, &self.decoder, bpe)
+        self.masks.mask(logits, &self.decoder, &self.voicing, bpe)
     }
 
     /// Run `session` on `token` (accepted already) and return the logits
@@ -227,7 +262,7 @@ impl Grammar {
                 // Unconstrained, or a vocabulary too large to remember.
                 let logits = session.forward(token)?;
                 if self.constrained {
-                    mask_ill_formed(logits, &self.decoder, &model.bpe);
+                    mask_disallowed(logits, &self.decoder, &self.voicing, &model.bpe);
                 }
                 Ok(logits)
             }
@@ -255,8 +290,14 @@ impl Grammar {
                 _ => {}
             }
             match self.decoder.push_id(base) {
-                Ok(Some(event)) => on_event(&event),
-                Ok(None) => {}
+                Ok(event) => {
+                    if let Some(token) = Token::from_id(base) {
+                        self.voicing.follow(token);
+                    }
+                    if let Some(event) = event {
+                        on_event(&event);
+                    }
+                }
                 Err(_) => accepted.well_formed = false,
             }
         }
@@ -285,19 +326,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn remembered_masks_equal_fresh_ones_along_a_random_walk() {
-        // Walk the grammar by always taking a pseudo-random allowed token and
-        // compare the remembered mask with a fresh one at every step.
+    /// Walk the grammar by always taking a pseudo-random allowed token,
+    /// comparing the remembered mask with a fresh one at every step; returns
+    /// the notes and how many times a set had to be computed.
+    fn random_walk(
+        voicing: Voicing,
+        steps: usize,
+    ) -> (heapless::Vec<crate::decoder::Note, 2048>, u32) {
         let bpe = BpeTable::empty();
-        let mut decoder = Decoder::new();
-        let mut mask = TokenMask::new();
+        let mut grammar = Grammar::new(true).with_voicing(voicing);
+        let mut notes = heapless::Vec::new();
         let mut seed = 7u32;
-        for step in 0..3000 {
+        for step in 0..steps {
             let mut fresh = [0.0f32; VOCAB_SIZE];
-            let n = mask_ill_formed(&mut fresh, &decoder, &bpe);
+            let n = mask_disallowed(&mut fresh, grammar.decoder(), grammar.voicing(), &bpe);
             let mut cached = [0.0f32; VOCAB_SIZE];
-            assert_eq!(mask.mask(&mut cached, &decoder, &bpe), n, "step {step}");
+            assert_eq!(grammar.mask(&mut cached, &bpe), n, "step {step}");
             assert_eq!(
                 cached.map(f32::to_bits),
                 fresh.map(f32::to_bits),
@@ -308,9 +352,32 @@ mod tests {
                 .filter(|&i| fresh[usize::from(i)].is_finite())
                 .collect();
             let id = allowed[(seed >> 8) as usize % allowed.len()];
-            decoder.push_id(id).unwrap();
+            let accepted = grammar.accept(id, &bpe, |event| {
+                if let crate::decoder::Event::Note(note) = event {
+                    let _ = notes.push(*note);
+                }
+            });
+            assert!(accepted.well_formed, "step {step}");
         }
+        (notes, grammar.masks().misses())
+    }
+
+    #[test]
+    fn remembered_masks_equal_fresh_ones_along_a_random_walk() {
+        let (notes, misses) = random_walk(Voicing::free(), 3000);
+        assert!(notes.iter().any(|n| n.voice >= 3));
         // Most steps are answered from memory.
-        assert!(mask.misses() < 1000, "{}", mask.misses());
+        assert!(misses < 1000, "{misses}");
+    }
+
+    #[test]
+    fn a_voicing_holds_along_a_random_walk() {
+        let (notes, misses) = random_walk(Voicing::new(3), 3000);
+        assert!(notes.len() > 20, "{}", notes.len());
+        assert!(notes.iter().all(|n| n.voice < 3));
+        // The first onset sounds the top voice.
+        let first = notes[0].onset;
+        assert!(notes.iter().any(|n| n.onset == first && n.voice == 2));
+        assert!(misses < 1000, "{misses}");
     }
 }

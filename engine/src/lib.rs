@@ -17,7 +17,8 @@
 //! * [`kernels`] — matmuls (int8, f16, f32), RMSNorm, SwiGLU, RoPE, softmax.
 //! * [`kv_cache`] — the static KV cache with attention sinks and sliding.
 //! * [`session`] — memory, run state and the forward pass.
-//! * [`sampler`] — temperature, top-k, top-p; [`grammar`] — masking ill-formed tokens.
+//! * [`sampler`] — temperature, top-k, top-p; [`grammar`] — masking ill-formed tokens;
+//!   [`voicing`] — writing for a chosen number of voices.
 //! * [`stream`] — notes → timed note-on/note-off messages.
 //! * [`generator`] — all of the above driven together.
 //! * [`error`] — what every error type above says (`Display`, `Error`).
@@ -40,4 +41,5 @@ pub mod sampler;
 pub mod session;
 pub mod stream;
 pub mod vocab;
+pub mod voicing;
 pub mod weights;

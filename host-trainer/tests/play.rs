@@ -113,6 +113,7 @@ fn play_sends_the_scheduled_notes_and_clock_in_real_time() {
         max_tokens: 2000,
         constrained: true,
         stop_at_eos: true,
+        ..GenerateOptions::default()
     };
     let tokens = generate_engine(&bytes, &[], &options).unwrap();
     let piece = to_piece(&tokens, &bpe).unwrap().piece;

@@ -20,6 +20,7 @@ use crate::midi::{read_piece, ReadOptions};
 use crate::piece::Piece;
 use crate::remi;
 use crate::run::Run;
+use crate::voices::{Voices, VoicesArg};
 
 /// Arguments of `host-trainer eval`.
 #[derive(Debug, clap::Args)]
@@ -64,6 +65,10 @@ pub struct EvalArgs {
     /// Sample without the grammar mask (to measure ill-formed output).
     #[arg(long)]
     pub unconstrained: bool,
+    /// Voices of each piece: free (the model chooses), train (the voice
+    /// count of a training piece drawn by the piece's seed) or a number.
+    #[arg(long, default_value = "free", conflicts_with = "unconstrained")]
+    pub voices: VoicesArg,
     /// Where to write the pitch-histogram PNG (default: the run directory or .).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -108,7 +113,7 @@ pub struct EvalReport {
 }
 
 /// The sampler settings, as reported.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Sampling {
     /// Softmax temperature.
     pub temperature: f32,
@@ -116,14 +121,17 @@ pub struct Sampling {
     pub top_k: usize,
     /// Top-p (1: off).
     pub top_p: f32,
+    /// How the voices were chosen: free, train or a number.
+    pub voices: String,
 }
 
-impl From<SamplerConfig> for Sampling {
-    fn from(c: SamplerConfig) -> Self {
+impl Sampling {
+    fn new(c: SamplerConfig, voices: &Voices) -> Self {
         Sampling {
             temperature: c.temperature,
             top_k: c.top_k,
             top_p: c.top_p,
+            voices: voices.name(),
         }
     }
 }
@@ -170,11 +178,12 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         top_k: args.top_k,
         top_p: args.top_p,
     };
+    let voices = Voices::new(args.voices, || Ok(corpus.pieces(Split::Train)))?;
     let (pieces, streams, ill_formed) = match &args.generated {
         Some(dir) => read_generated(dir)?,
         None => sample(
             args,
-            (sampler, bars),
+            (sampler, &voices, bars),
             run.as_ref(),
             model_bytes.as_deref(),
             &bpe,
@@ -199,7 +208,10 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         float_nats_per_note: nll.float_loss.map(per_note),
         engine_perplexity: nll.engine_loss.map(f64::exp),
         engine_nats_per_note: nll.engine_loss.map(per_note),
-        sampler: args.generated.is_none().then_some(sampler.into()),
+        sampler: args
+            .generated
+            .is_none()
+            .then(|| Sampling::new(sampler, &voices)),
         bars,
         overlap: overlap(&pieces, &reference_pieces),
         generated,
@@ -328,7 +340,7 @@ fn histogram_png(
 
 fn sample(
     args: &EvalArgs,
-    (sampler, bars): (SamplerConfig, usize),
+    (sampler, voices, bars): (SamplerConfig, &Voices, usize),
     run: Option<&Run>,
     model_bytes: Option<&[u8]>,
     bpe: &Bpe,
@@ -340,11 +352,13 @@ fn sample(
     };
     let (mut pieces, mut streams, mut ill_formed) = (Vec::new(), Vec::new(), 0);
     for i in 0..args.samples {
+        let seed = args.seed + i as u64;
         let options = GenerateOptions {
             sampler,
-            seed: args.seed + i as u64,
+            seed,
             bars,
             constrained: !args.unconstrained,
+            voicing: voices.voicing(seed),
             ..GenerateOptions::default()
         };
         let tokens = match (model_bytes, &candle_model) {
@@ -378,8 +392,8 @@ fn print_report(r: &EvalReport) {
     );
     if let Some(s) = &r.sampler {
         println!(
-            "generated: {} pieces of {} bars, temperature {}, top-k {}, top-p {}",
-            r.generated.pieces, r.bars, s.temperature, s.top_k, s.top_p
+            "generated: {} pieces of {} bars, temperature {}, top-k {}, top-p {}, voices {}",
+            r.generated.pieces, r.bars, s.temperature, s.top_k, s.top_p, s.voices
         );
     }
     let reference = format!("held-out ({})", r.reference_split);

@@ -12,6 +12,7 @@ use crate::generate::{generate_candle, generate_engine, prompt_tokens, to_piece,
 use crate::midi::{read_piece, write_midi, ReadOptions};
 use crate::piece::Piece;
 use crate::run::Run;
+use crate::voices::{Voices, VoicesArg};
 
 /// Arguments of `host-trainer generate`.
 #[derive(Debug, clap::Args)]
@@ -52,6 +53,10 @@ pub struct GenerateArgs {
     /// Do not mask ill-formed tokens.
     #[arg(long)]
     pub unconstrained: bool,
+    /// Voices to write for: free (the model chooses) or a number, 1–16 (the
+    /// opening chord sounds all of them; needs the grammar mask).
+    #[arg(long, default_value = "free", conflicts_with = "unconstrained")]
+    pub voices: VoicesArg,
     /// Stop after this many generated tokens.
     #[arg(long, default_value_t = 8192)]
     pub max_tokens: usize,
@@ -105,6 +110,10 @@ pub fn run(args: &GenerateArgs) -> Result<i32> {
         max_tokens: args.max_tokens,
         constrained: !args.unconstrained,
         stop_at_eos: true,
+        voicing: match args.voices {
+            VoicesArg::Train => bail!("--voices train is for eval; give free or a number"),
+            arg => Voices::new(arg, || Ok(vec![]))?.voicing(args.seed),
+        },
     };
     let prompt_piece = match &args.prompt {
         Some(path) => {

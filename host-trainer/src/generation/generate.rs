@@ -10,6 +10,7 @@ use kantor_engine::model::Model;
 use kantor_engine::sampler::{Sampler, SamplerConfig};
 use kantor_engine::session::{Session, SessionOptions};
 use kantor_engine::vocab::{BOS_ID, EOS_ID};
+use kantor_engine::voicing::Voicing;
 
 use crate::bpe::Bpe;
 use crate::model::{ids_tensor, LanguageModel, Mode};
@@ -31,6 +32,8 @@ pub struct GenerateOptions {
     pub constrained: bool,
     /// Stop at `Eos` (otherwise a new piece starts and generation goes on).
     pub stop_at_eos: bool,
+    /// The voices to write for (enforced with the grammar mask).
+    pub voicing: Voicing,
 }
 
 impl Default for GenerateOptions {
@@ -42,6 +45,7 @@ impl Default for GenerateOptions {
             max_tokens: 4096,
             constrained: true,
             stop_at_eos: true,
+            voicing: Voicing::free(),
         }
     }
 }
@@ -90,7 +94,7 @@ pub fn generate_engine(
     let mut memory = vec![0u8; Session::memory_required(&model, session_options)];
     let mut session = Session::new(&model, session_options, &mut memory)?;
     let mut sampler = Sampler::new(options.sampler, options.seed);
-    let mut grammar = Grammar::new(options.constrained);
+    let mut grammar = Grammar::new(options.constrained).with_voicing(options.voicing);
     let mut tokens = Vec::new();
     let start: &[u16] = if prompt.is_empty() { &[BOS_ID] } else { prompt };
     for &id in start {
@@ -126,7 +130,7 @@ pub fn generate_candle(
     let table = BpeTable::new(&merges).context("the BPE table")?;
     let context = model.config().context;
     let mut sampler = Sampler::new(options.sampler, options.seed);
-    let mut grammar = Grammar::new(options.constrained);
+    let mut grammar = Grammar::new(options.constrained).with_voicing(options.voicing);
     let mut tokens: Vec<u16> = if prompt.is_empty() {
         vec![BOS_ID]
     } else {

@@ -1,7 +1,8 @@
 //! Generation and evaluation: sampling with the engine's token step,
 //! measuring models and music, and hearing and seeing the result.
 //!
-//! * [`generate`] — generation with the engine or candle.
+//! * [`generate`] — generation with the engine or candle; [`voices`] — how
+//!   many voices a piece is written for.
 //! * [`evaluate`] — perplexity and the metrics of generated music;
 //!   [`features`] — per-piece features and the overlap of two sets on them.
 //! * [`render`] — a piece → WAV with a SoundFont; [`plot`] — loss curves,
@@ -16,3 +17,4 @@ pub mod midi_port;
 pub mod player;
 pub mod plot;
 pub mod render;
+pub mod voices;

@@ -1,0 +1,250 @@
+//! Writing for a chosen number of voices.
+//!
+//! How many parts a piece has is a choice made once, at its first chord: a
+//! four-part chorale, a chorale with instrument parts doubling it (up to
+//! fifteen), or one merged part holding the chords. A model sampled with a
+//! low temperature nearly always makes the commonest choice (four), so
+//! generated pieces never show the corpus's mix. A [`Voicing`] lets the
+//! caller make the choice (or draw it from the training pieces) and
+//! constrains the piece to it, through the [`crate::grammar::Grammar`]'s
+//! mask:
+//!
+//! * no note is given a voice of `voices` or above, and
+//! * the first onset of the piece is not left (by a `Position`, `Bar`,
+//!   `Rest` or `Eos`) before a note in the top voice, `voices − 1`, has
+//!   started: the opening chord sounds the whole ensemble, as in nearly all
+//!   the chorales.
+//!
+//! The model chooses everything else, including which voices below the top
+//! one to use. A new piece (`Bos` after `Eos`) starts the opening again.
+
+use crate::vocab::{Token, NUM_VOICES};
+
+/// The voices a piece is written for (see the [module documentation](self)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Voicing {
+    /// Voices `0..voices` may sound; 0 = no constraint.
+    voices: u8,
+    /// The voice a `Pitch` without `Voice` goes to (as the decoder keeps it).
+    voice: u8,
+    /// `Some(top)` while the first onset is being written: the highest voice
+    /// a note has started in so far (`None` before the first note).
+    opening: Option<Option<u8>>,
+}
+
+impl Default for Voicing {
+    fn default() -> Self {
+        Self::free()
+    }
+}
+
+impl Voicing {
+    /// No constraint: the model chooses.
+    pub const fn free() -> Self {
+        Voicing {
+            voices: 0,
+            voice: 0,
+            opening: None,
+        }
+    }
+
+    /// Pieces in `voices` voices (1 to [`NUM_VOICES`]; other values are
+    /// clamped into that range).
+    pub const fn new(voices: u8) -> Self {
+        let voices = if voices == 0 {
+            1
+        } else if voices as usize > NUM_VOICES {
+            NUM_VOICES as u8
+        } else {
+            voices
+        };
+        Voicing {
+            voices,
+            voice: 0,
+            opening: Some(None),
+        }
+    }
+
+    /// The number of voices, or `None` when free.
+    pub fn voices(&self) -> Option<u8> {
+        (self.voices > 0).then_some(self.voices)
+    }
+
+    /// The part of the state that decides which tokens are allowed next
+    /// (the current voice matters only while the opening chord is written).
+    pub fn grammar_key(&self) -> Voicing {
+        Voicing {
+            voice: if self.opening.is_some() {
+                self.voice
+            } else {
+                0
+            },
+            ..*self
+        }
+    }
+
+    /// Take `token` (one the decoder accepted). Returns false, changing
+    /// nothing, if the voicing forbids it.
+    pub fn push(&mut self, token: Token) -> bool {
+        if self.voices == 0 {
+            return true;
+        }
+        let top = self.voices - 1;
+        match token {
+            Token::Bos => {
+                self.voice = 0;
+                self.opening = Some(None);
+            }
+            Token::Voice(v) if v > top => return false,
+            Token::Voice(v) => self.voice = v,
+            Token::Pitch(_) => {
+                if let Some(highest) = self.opening {
+                    self.opening = Some(Some(highest.map_or(self.voice, |h| h.max(self.voice))));
+                }
+            }
+            Token::Position(_) | Token::Bar | Token::Rest(_) | Token::Eos => match self.opening {
+                Some(Some(highest)) if highest < top => return false,
+                Some(Some(_)) => self.opening = None,
+                _ => {}
+            },
+            _ => {}
+        }
+        true
+    }
+
+    /// Take `token` whether or not the voicing allows it (a prompt's token,
+    /// or one sampled without the mask): a forbidden voice is taken as it
+    /// is, and leaving the first onset ends the opening.
+    pub fn follow(&mut self, token: Token) {
+        if !self.push(token) {
+            match token {
+                Token::Voice(v) => self.voice = v,
+                _ => self.opening = None,
+            }
+        }
+    }
+
+    /// Would `tokens`, taken in order from the current state, all be allowed?
+    pub fn accepts(&self, tokens: impl IntoIterator<Item = Token>) -> bool {
+        let mut probe = *self;
+        tokens.into_iter().all(|t| probe.push(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn take(voicing: &mut Voicing, tokens: &[Token]) -> bool {
+        tokens.iter().all(|&t| voicing.push(t))
+    }
+
+    const HEAD: [Token; 3] = [Token::Bos, Token::Bar, Token::Position(0)];
+
+    fn note(voice: u8) -> [Token; 4] {
+        [
+            Token::Voice(voice),
+            Token::Pitch(60),
+            Token::Velocity(20),
+            Token::Duration(12),
+        ]
+    }
+
+    #[test]
+    fn free_allows_everything() {
+        let mut v = Voicing::free();
+        assert!(take(&mut v, &HEAD));
+        assert!(take(&mut v, &note(15)));
+        assert!(v.push(Token::Position(12)));
+        assert_eq!(v.voices(), None);
+    }
+
+    #[test]
+    fn the_opening_chord_must_reach_the_top_voice() {
+        let mut v = Voicing::new(4);
+        assert!(take(&mut v, &HEAD));
+        // The first note goes to voice 0 without a Voice token.
+        assert!(take(
+            &mut v,
+            &[Token::Pitch(72), Token::Velocity(20), Token::Duration(12)]
+        ));
+        assert!(!v.accepts([Token::Position(12)]), "only voice 0 sounds");
+        assert!(!v.accepts([Token::Bar]) && !v.accepts([Token::Eos]));
+        assert!(!v.accepts([Token::Rest(1)]));
+        assert!(take(&mut v, &note(2)));
+        assert!(
+            !v.accepts([Token::Position(12)]),
+            "voice 3 is still missing"
+        );
+        assert!(
+            !v.accepts([Token::Voice(4)]),
+            "voice 4 is beyond four voices"
+        );
+        assert!(take(&mut v, &note(3)));
+        assert!(v.push(Token::Position(12)));
+        // After the opening, any voice below four, in any order, and time moves freely.
+        assert!(take(&mut v, &note(1)));
+        assert!(v.push(Token::Bar));
+        assert!(!v.accepts([Token::Voice(4)]));
+        assert!(v.accepts([Token::Eos]));
+    }
+
+    #[test]
+    fn a_header_before_the_first_note_is_free_and_a_new_piece_opens_again() {
+        let mut v = Voicing::new(2);
+        assert!(take(
+            &mut v,
+            &[Token::Bos, Token::Rest(2), Token::Bar, Token::Position(6)]
+        ));
+        assert!(take(&mut v, &note(1)));
+        assert!(take(
+            &mut v,
+            &[Token::Position(12), Token::Eos, Token::Bos, Token::Bar]
+        ));
+        assert!(take(&mut v, &[Token::Position(0), Token::Pitch(60)]));
+        assert!(!v.accepts([Token::Velocity(1), Token::Duration(1), Token::Bar]));
+    }
+
+    #[test]
+    fn one_voice_holds_chords_and_nothing_else() {
+        let mut v = Voicing::new(1);
+        assert!(take(&mut v, &HEAD));
+        assert!(!v.accepts([Token::Voice(1)]));
+        assert!(v.accepts([Token::Voice(0)]));
+        assert!(take(
+            &mut v,
+            &[Token::Pitch(60), Token::Velocity(1), Token::Duration(1)]
+        ));
+        assert!(v.push(Token::Position(3)));
+    }
+
+    #[test]
+    fn a_prompt_outside_the_voicing_is_followed() {
+        let mut v = Voicing::new(2);
+        for t in HEAD.into_iter().chain(note(5)) {
+            v.follow(t);
+        }
+        v.follow(Token::Position(12));
+        // The opening is over: time moves, but voices stay below two.
+        assert!(v.accepts([Token::Bar, Token::Position(0)]));
+        assert!(!v.accepts([Token::Voice(5)]));
+    }
+
+    #[test]
+    fn out_of_range_counts_are_clamped() {
+        assert_eq!(Voicing::new(0).voices(), Some(1));
+        assert_eq!(Voicing::new(200).voices(), Some(NUM_VOICES as u8));
+    }
+
+    #[test]
+    fn the_key_forgets_the_voice_after_the_opening() {
+        let mut a = Voicing::new(2);
+        take(&mut a, &HEAD);
+        take(&mut a, &note(1));
+        a.push(Token::Position(6));
+        let mut b = a;
+        b.push(Token::Voice(0));
+        assert_ne!(a, b);
+        assert_eq!(a.grammar_key(), b.grammar_key());
+    }
+}
