@@ -15,6 +15,7 @@ use crate::evaluate::{
     engine_loss, js_divergence, music_metrics, target_notes, MusicMetrics, NGRAM_SIZES,
 };
 use crate::features::{overlap, Overlap};
+use crate::form::{RepeatArg, Repeats};
 use crate::generate::{generate_candle, generate_engine, to_piece, GenerateOptions};
 use crate::midi::{read_piece, ReadOptions};
 use crate::piece::Piece;
@@ -69,6 +70,10 @@ pub struct EvalArgs {
     /// count of a training piece drawn by the piece's seed) or a number.
     #[arg(long, default_value = "free", conflicts_with = "unconstrained")]
     pub voices: VoicesArg,
+    /// Bar form: none, train (repeat the opening as a training piece drawn
+    /// by the piece's seed does) or a number of bars to play again.
+    #[arg(long, default_value = "none")]
+    pub repeat: RepeatArg,
     /// Where to write the pitch-histogram PNG (default: the run directory or .).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -123,15 +128,18 @@ pub struct Sampling {
     pub top_p: f32,
     /// How the voices were chosen: free, train or a number.
     pub voices: String,
+    /// How the bar-form repeats were chosen: none, train or a number.
+    pub repeat: String,
 }
 
 impl Sampling {
-    fn new(c: SamplerConfig, voices: &Voices) -> Self {
+    fn new(c: SamplerConfig, (voices, repeats): (&Voices, &Repeats)) -> Self {
         Sampling {
             temperature: c.temperature,
             top_k: c.top_k,
             top_p: c.top_p,
             voices: voices.name(),
+            repeat: repeats.name(),
         }
     }
 }
@@ -179,11 +187,12 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         top_p: args.top_p,
     };
     let voices = Voices::new(args.voices, || Ok(corpus.pieces(Split::Train)))?;
+    let repeats = Repeats::new(args.repeat, || Ok(corpus.pieces(Split::Train)))?;
     let (pieces, streams, ill_formed) = match &args.generated {
         Some(dir) => read_generated(dir)?,
         None => sample(
             args,
-            (sampler, &voices, bars),
+            (sampler, (&voices, &repeats), bars),
             run.as_ref(),
             model_bytes.as_deref(),
             &bpe,
@@ -211,7 +220,7 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         sampler: args
             .generated
             .is_none()
-            .then(|| Sampling::new(sampler, &voices)),
+            .then(|| Sampling::new(sampler, (&voices, &repeats))),
         bars,
         overlap: overlap(&pieces, &reference_pieces),
         generated,
@@ -340,7 +349,7 @@ fn histogram_png(
 
 fn sample(
     args: &EvalArgs,
-    (sampler, voices, bars): (SamplerConfig, &Voices, usize),
+    (sampler, (voices, repeats), bars): (SamplerConfig, (&Voices, &Repeats), usize),
     run: Option<&Run>,
     model_bytes: Option<&[u8]>,
     bpe: &Bpe,
@@ -359,6 +368,7 @@ fn sample(
             bars,
             constrained: !args.unconstrained,
             voicing: voices.voicing(seed),
+            repeat_bars: repeats.bars(seed),
             ..GenerateOptions::default()
         };
         let tokens = match (model_bytes, &candle_model) {
@@ -392,8 +402,8 @@ fn print_report(r: &EvalReport) {
     );
     if let Some(s) = &r.sampler {
         println!(
-            "generated: {} pieces of {} bars, temperature {}, top-k {}, top-p {}, voices {}",
-            r.generated.pieces, r.bars, s.temperature, s.top_k, s.top_p, s.voices
+            "generated: {} pieces of {} bars, temperature {}, top-k {}, top-p {}, voices {}, repeat {}",
+            r.generated.pieces, r.bars, s.temperature, s.top_k, s.top_p, s.voices, s.repeat
         );
     }
     let reference = format!("held-out ({})", r.reference_split);

@@ -57,6 +57,11 @@ pub struct GenerateArgs {
     /// opening chord sounds all of them; needs the grammar mask).
     #[arg(long, default_value = "free", conflicts_with = "unconstrained")]
     pub voices: VoicesArg,
+    /// Bar form: play the piece's first N bars again when the model starts
+    /// bar N (A A B, as half of the chorales are written); 0 = no repeat.
+    /// With --model only.
+    #[arg(long, default_value_t = 0, conflicts_with = "run")]
+    pub repeat: u32,
     /// Stop after this many generated tokens.
     #[arg(long, default_value_t = 8192)]
     pub max_tokens: usize,
@@ -114,6 +119,7 @@ pub fn run(args: &GenerateArgs) -> Result<i32> {
             VoicesArg::Train => bail!("--voices train is for eval; give free or a number"),
             arg => Voices::new(arg, || Ok(vec![]))?.voicing(args.seed),
         },
+        repeat_bars: args.repeat,
     };
     let prompt_piece = match &args.prompt {
         Some(path) => {

@@ -34,6 +34,9 @@ pub struct GenerateOptions {
     pub stop_at_eos: bool,
     /// The voices to write for (enforced with the grammar mask).
     pub voicing: Voicing,
+    /// Bar form: play the first this-many bars again when the model starts
+    /// the next bar (0: no repeat; engine generation only). See [`crate::form`].
+    pub repeat_bars: u32,
 }
 
 impl Default for GenerateOptions {
@@ -46,6 +49,7 @@ impl Default for GenerateOptions {
             constrained: true,
             stop_at_eos: true,
             voicing: Voicing::free(),
+            repeat_bars: 0,
         }
     }
 }
@@ -106,15 +110,68 @@ pub fn generate_engine(
         tokens.push(id);
     }
     let mut stop = Stop::new(options);
+    let mut repeat = Repeat::new(options.repeat_bars, model_bytes)?;
     for _ in 0..options.max_tokens {
         let id = session.sample(&mut sampler);
-        tokens.push(id);
-        if stop.after(grammar.accept(id, &model.bpe, |_| {})) {
-            break;
+        let forced = repeat.cue(id, &tokens)?;
+        for &id in forced.as_deref().unwrap_or(&[id]) {
+            tokens.push(id);
+            let accepted = grammar.accept(id, &model.bpe, |_| {});
+            repeat.started += accepted.bars;
+            if stop.after(accepted) {
+                return Ok(tokens);
+            }
+            grammar.forward(&mut session, id)?;
         }
-        grammar.forward(&mut session, id)?;
     }
     Ok(tokens)
+}
+
+/// The bar-form repeat of an engine generation loop.
+struct Repeat {
+    /// Bars to play again (0: none, or done).
+    bars: u32,
+    /// Bars the stream has started so far.
+    started: u32,
+    bpe: Option<Bpe>,
+}
+
+impl Repeat {
+    fn new(bars: u32, model_bytes: &[u8]) -> Result<Self> {
+        let bpe = (bars > 0)
+            .then(|| crate::export::read_bpe(model_bytes))
+            .transpose()?;
+        Ok(Repeat {
+            bars,
+            started: 0,
+            bpe,
+        })
+    }
+
+    /// If the sampled `id` starts the bar after the section, the tokens to
+    /// feed instead (what `id` holds before its `Bar`, then the section
+    /// again); `tokens` is the stream so far.
+    fn cue(&mut self, id: u16, tokens: &[u16]) -> Result<Option<Vec<u16>>> {
+        let Some(bpe) = self.bpe.as_ref().filter(|_| self.bars > 0) else {
+            return Ok(None);
+        };
+        let expansion = bpe
+            .expansion(id)
+            .context("a sampled token outside the table")?;
+        let Some(split) = crate::form::cue(expansion, self.started, self.bars) else {
+            return Ok(None);
+        };
+        let mut base = bpe.decode(tokens)?;
+        let piece_start = base.iter().rposition(|&t| t == BOS_ID).unwrap_or(0);
+        base.extend_from_slice(&expansion[..split]);
+        let replayed = crate::form::replay_ids(bpe, &base[piece_start..], self.bars);
+        self.bars = 0;
+        Ok(replayed.map(|ids| {
+            let mut forced = expansion[..split].to_vec();
+            forced.extend(ids);
+            forced
+        }))
+    }
 }
 
 /// Continue `prompt` with a candle model (no KV cache: each step runs the

@@ -2,7 +2,8 @@
 //! measuring models and music, and hearing and seeing the result.
 //!
 //! * [`generate`] — generation with the engine or candle; [`voices`] — how
-//!   many voices a piece is written for.
+//!   many voices a piece is written for; [`form`] — bar form, the opening
+//!   section played again.
 //! * [`evaluate`] — perplexity and the metrics of generated music;
 //!   [`features`] — per-piece features and the overlap of two sets on them.
 //! * [`render`] — a piece → WAV with a SoundFont; [`plot`] — loss curves,
@@ -12,6 +13,7 @@
 
 pub mod evaluate;
 pub mod features;
+pub mod form;
 pub mod generate;
 pub mod midi_port;
 pub mod player;

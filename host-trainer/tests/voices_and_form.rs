@@ -1,6 +1,6 @@
-//! `--voices`: pieces written for a chosen number of voices (`generate`), and
-//! voice counts drawn from the training pieces (`eval`), with the shipped
-//! student; and the errors a bad choice gets.
+//! `--voices` and `--repeat`: pieces written for a chosen number of voices
+//! and in bar form (`generate`), and both drawn from the training pieces
+//! (`eval`), with the shipped student; and the errors a bad choice gets.
 
 mod common;
 
@@ -11,20 +11,20 @@ use host_trainer::voices::voice_count;
 const MODEL: &str = "firmware/model/student.safetensors";
 
 fn generate(voices: &str, seed: &str, out: &std::path::Path) -> Piece {
-    ok(&host_trainer(&[
+    generate_with(&["--voices", voices, "--seed", seed, "--bars", "4"], out)
+}
+
+fn generate_with(args: &[&str], out: &std::path::Path) -> Piece {
+    let mut all = vec![
         "generate",
         "--model",
         MODEL,
-        "--voices",
-        voices,
-        "--seed",
-        seed,
-        "--bars",
-        "4",
         "--out",
         out.to_str().unwrap(),
         "--quiet",
-    ]));
+    ];
+    all.extend(args);
+    ok(&host_trainer(&all));
     host_trainer::midi::read_piece(&std::fs::read(out).unwrap(), Default::default()).unwrap()
 }
 
@@ -58,27 +58,52 @@ fn generated_pieces_keep_to_the_voices_asked_for() {
 }
 
 #[test]
+fn a_piece_in_bar_form_plays_its_opening_again_then_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in ["1", "2"] {
+        let out = dir.path().join("form.mid");
+        let piece = generate_with(&["--repeat", "3", "--bars", "9", "--seed", seed], &out);
+        let bars: Vec<u32> = piece.bars().map(|b| b.start).collect();
+        assert!(bars.len() >= 8, "seed {seed}: {} bars", bars.len());
+        let notes = |from: usize, to: usize| -> Vec<(u32, u8, u8, u32)> {
+            piece
+                .notes
+                .iter()
+                .filter(|n| (bars[from]..bars[to]).contains(&n.onset))
+                .map(|n| (n.onset - bars[from], n.voice, n.pitch, n.duration))
+                .collect()
+        };
+        assert!(!notes(0, 3).is_empty());
+        assert_eq!(
+            notes(0, 3),
+            notes(3, 6),
+            "seed {seed}: bars 3-5 repeat bars 0-2"
+        );
+        assert_eq!(host_trainer::form::repeat_length(&piece), 3, "seed {seed}");
+    }
+}
+
+#[test]
 fn eval_draws_voice_counts_from_the_training_pieces() {
     let dir = tempfile::tempdir().unwrap();
-    let eval = |voices: &str| -> serde_json::Value {
-        let out = ok(&host_trainer(&[
+    let eval = |plan: &[&str]| -> serde_json::Value {
+        let mut args = vec![
             "eval",
             "--model",
             MODEL,
-            "--voices",
-            voices,
             "--samples",
             "24",
             "--bars",
-            "4",
+            "8",
             "--json",
             "--quiet",
             "--out",
             dir.path().to_str().unwrap(),
-        ]));
-        serde_json::from_str(&out).unwrap()
+        ];
+        args.extend(plan);
+        serde_json::from_str(&ok(&host_trainer(&args))).unwrap()
     };
-    let (free, train) = (eval("free"), eval("train"));
+    let (free, train) = (eval(&["--voices", "free"]), eval(&["--voices", "train"]));
     assert_eq!(free["sampler"]["voices"], "free");
     assert_eq!(train["sampler"]["voices"], "train");
     // The training split is not all four-part: drawn pieces are not either.
@@ -89,6 +114,17 @@ fn eval_draws_voice_counts_from_the_training_pieces() {
         polyphony(&train)
     );
     assert!((polyphony(&free) - polyphony(&train)).abs() > 0.05);
+    // About half the training chorales are in bar form: drawn repeats lift
+    // the 8-note repetition far above the model's own.
+    let form = eval(&["--repeat", "train"]);
+    assert_eq!(form["sampler"]["repeat"], "train");
+    let eight = |r: &serde_json::Value| r["generated"]["ngram_repetition"][2].as_f64().unwrap();
+    assert!(
+        eight(&form) > eight(&free) + 0.03,
+        "{} vs {}",
+        eight(&form),
+        eight(&free)
+    );
 }
 
 #[test]
