@@ -165,7 +165,8 @@ fn expectations(model: &Model<'_>, options: SessionOptions, out: &Path) {
         session,
         Sampler::new(performance::SAMPLER, performance::SEED),
         true,
-    );
+    )
+    .with_plan(model.plan, performance::SEED);
     let tokens: Vec<u16> = (0..32).map(|_| generator.step().unwrap()).collect();
     let exp: Vec<(u32, u32)> = [-50.5f32, -3.25, -0.001, 0.0, 0.3333, 1.0, 7.77, 80.0]
         .iter()

@@ -102,6 +102,52 @@ impl<'a> BpeTable<'a> {
         }
     }
 
+    /// BPE-encode the base tokens in `tokens` in place: apply every merge, in
+    /// the order learned, to adjacent pairs from left to right (as the
+    /// trainer's encoder does). Returns the encoded length; `tokens[..len]`
+    /// holds the ids. Costs one pass over the tokens per merge.
+    pub fn encode_in_place(&self, tokens: &mut [u16]) -> usize {
+        // Which ids occur (ids past the set count as present): a merge of an
+        // absent id cannot apply, and most merges are skipped so.
+        let mut present = [0u32; 64];
+        let mut mark = |id: u16| {
+            if let Some(word) = present.get_mut(usize::from(id) / 32) {
+                *word |= 1 << (id % 32);
+            }
+        };
+        tokens.iter().for_each(|&id| mark(id));
+        let occurs = |present: &[u32; 64], id: u16| {
+            present
+                .get(usize::from(id) / 32)
+                .is_none_or(|word| word & (1 << (id % 32)) != 0)
+        };
+        let mut len = tokens.len();
+        for index in 0..self.merges.len() / 4 {
+            let Some((a, b)) = self.pair(index) else {
+                break;
+            };
+            if !occurs(&present, a) || !occurs(&present, b) {
+                continue;
+            }
+            // VOCAB_SIZE + index fits in u16: checked in `new`.
+            let merged = (VOCAB_SIZE + index) as u16;
+            let (mut read, mut write) = (0, 0);
+            while read < len {
+                let pair = read + 1 < len && tokens[read] == a && tokens[read + 1] == b;
+                tokens[write] = if pair { merged } else { tokens[read] };
+                read += if pair { 2 } else { 1 };
+                write += 1;
+            }
+            if write < len {
+                if let Some(word) = present.get_mut(usize::from(merged) / 32) {
+                    *word |= 1 << (merged % 32);
+                }
+            }
+            len = write;
+        }
+        len
+    }
+
     /// The base tokens a token id stands for, as tokens (ids that are not
     /// tokens are skipped).
     pub fn expand_tokens(&self, id: u16) -> impl Iterator<Item = Token> + 'a {

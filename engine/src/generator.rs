@@ -23,12 +23,13 @@
 //! ```
 
 use crate::decoder::Decoder;
+use crate::form::Repeat;
 use crate::grammar::Grammar;
+use crate::plan::PiecePlan;
 use crate::sampler::Sampler;
 use crate::session::{Session, SessionError};
 use crate::stream::{Scheduler, TimedMessage};
 use crate::vocab::BOS_ID;
-use crate::voicing::Voicing;
 
 /// A session, a sampler, the grammar and the scheduler, driven together.
 /// `Q` is the scheduler's queue capacity.
@@ -41,6 +42,10 @@ pub struct Generator<'m, 'b, const Q: usize> {
     fed: bool,
     tokens: u32,
     ill_formed: u32,
+    plan: PiecePlan,
+    plan_seed: u64,
+    pieces: u32,
+    repeat: Repeat,
 }
 
 impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
@@ -54,13 +59,19 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
             fed: false,
             tokens: 0,
             ill_formed: 0,
+            plan: PiecePlan::free(),
+            plan_seed: 0,
+            pieces: 0,
+            repeat: Repeat::new(0),
         }
     }
 
-    /// The same generator, writing every piece for `voicing` (when
-    /// constrained; see [`crate::voicing`]).
-    pub fn with_voicing(mut self, voicing: Voicing) -> Self {
-        self.grammar = self.grammar.with_voicing(voicing);
+    /// The same generator, choosing each piece's voices and form by `plan`
+    /// (usually the model's, [`crate::model::Model::plan`]) with draws
+    /// seeded by `seed` (when constrained; see [`crate::plan`]).
+    pub fn with_plan(mut self, plan: PiecePlan, seed: u64) -> Self {
+        self.plan = plan;
+        self.plan_seed = seed;
         self
     }
 
@@ -71,10 +82,19 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
         if usize::from(id) >= self.session.model().config.vocab_size {
             return Err(SessionError::TokenOutOfRange(id));
         }
+        let bpe = self.session.model().bpe;
+        if id == BOS_ID && self.grammar.constrained() {
+            // A piece starts: choose its voices and form.
+            let choice = self.plan.choose(self.plan_seed, self.pieces);
+            self.pieces = self.pieces.wrapping_add(1);
+            self.grammar.set_voicing(choice.voicing);
+            self.repeat = Repeat::new(choice.repeat_bars);
+        }
         let scheduler = &mut self.scheduler;
-        let accepted = self
-            .grammar
-            .accept(id, &self.session.model().bpe, |event| scheduler.push(event));
+        let accepted = self.grammar.accept(id, &bpe, |event| scheduler.push(event));
+        for token in bpe.expand_tokens(id) {
+            self.repeat.follow(token);
+        }
         self.tokens = self.tokens.saturating_add(1);
         self.ill_formed = self
             .ill_formed
@@ -98,7 +118,18 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
     /// with `Bos` if nothing was fed yet.
     pub fn step(&mut self) -> Result<u16, SessionError> {
         self.prime()?;
-        let id = self.session.sample(&mut self.sampler);
+        let bpe = self.session.model().bpe;
+        let id = match self.repeat.next(&bpe) {
+            Some(replayed) => replayed,
+            None => {
+                let id = self.session.sample(&mut self.sampler);
+                if self.repeat.cue(bpe.expand(id)) {
+                    self.repeat.next(&bpe).unwrap_or(id)
+                } else {
+                    id
+                }
+            }
+        };
         self.feed(id)?;
         Ok(id)
     }

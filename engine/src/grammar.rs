@@ -206,6 +206,12 @@ impl Grammar {
         self
     }
 
+    /// Write for `voicing` from the next token on (a new piece's `Bos`
+    /// starts its opening).
+    pub fn set_voicing(&mut self, voicing: Voicing) {
+        self.voicing = voicing;
+    }
+
     /// The voicing (its state follows the tokens accepted).
     pub fn voicing(&self) -> &Voicing {
         &self.voicing

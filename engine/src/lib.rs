@@ -13,12 +13,14 @@
 //! * [`bpe`] — BPE token → base tokens, without allocation.
 //! * [`safetensors`] — in-place reader of the weights file (over `json`, a
 //!   no-alloc JSON cursor).
-//! * [`config`], [`weights`], [`model`] — what the file holds.
+//! * [`config`], [`weights`], [`model`] — what the file holds; [`plan`] —
+//!   how its training pieces chose their voices and form.
 //! * [`kernels`] — matmuls (int8, f16, f32), RMSNorm, SwiGLU, RoPE, softmax.
 //! * [`kv_cache`] — the static KV cache with attention sinks and sliding.
 //! * [`session`] — memory, run state and the forward pass.
 //! * [`sampler`] — temperature, top-k, top-p; [`grammar`] — masking ill-formed tokens;
-//!   [`voicing`] — writing for a chosen number of voices.
+//!   [`voicing`] — writing for a chosen number of voices; [`form`] — the
+//!   opening bars played again.
 //! * [`stream`] — notes → timed note-on/note-off messages.
 //! * [`generator`] — all of the above driven together.
 //! * [`error`] — what every error type above says (`Display`, `Error`).
@@ -30,12 +32,14 @@ pub mod bpe;
 pub mod config;
 pub mod decoder;
 pub mod error;
+pub mod form;
 pub mod generator;
 pub mod grammar;
 mod json;
 pub mod kernels;
 pub mod kv_cache;
 pub mod model;
+pub mod plan;
 pub mod safetensors;
 pub mod sampler;
 pub mod session;

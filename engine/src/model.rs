@@ -3,6 +3,7 @@
 
 use crate::bpe::{BpeError, BpeTable};
 use crate::config::{ConfigError, ModelConfig};
+use crate::plan::PiecePlan;
 use crate::safetensors::{Dtype, FormatError, SafeTensors};
 use crate::weights::{TensorError, TensorName, TensorProblem, Weights};
 
@@ -44,6 +45,9 @@ pub struct Model<'a> {
     pub weights: Weights<'a>,
     /// The BPE merges, borrowed from the file.
     pub bpe: BpeTable<'a>,
+    /// How the training pieces chose voices and form (free if the file
+    /// does not say).
+    pub plan: PiecePlan,
 }
 
 impl<'a> Model<'a> {
@@ -51,6 +55,7 @@ impl<'a> Model<'a> {
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, LoadError> {
         let file = SafeTensors::parse(bytes)?;
         let config = ModelConfig::from_metadata(&file).map_err(LoadError::Config)?;
+        let plan = PiecePlan::from_metadata(&file).map_err(LoadError::Config)?;
         let bpe = match file.tensor(BPE_TENSOR) {
             None => BpeTable::empty(),
             Some(t) => {
@@ -86,6 +91,7 @@ impl<'a> Model<'a> {
             config,
             weights,
             bpe,
+            plan,
         })
     }
 

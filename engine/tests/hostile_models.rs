@@ -89,6 +89,10 @@ fn lying_metadata_is_an_error_or_plays() {
         &[("context", "4")], // four sinks need at least eight positions
         &[("vocab_size", "511")],
         &[("rope_theta", "NaN")],
+        &[("voice_counts", "1,2")], // 16 counts, one per voice count
+        &[("voice_counts", "0,0,0,x,0,0,0,0,0,0,0,0,0,0,0,0")],
+        &[("repeat_bars", "-1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0")],
+        &[("repeat_bars", "4294967295,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0")],
     ];
     for meta in refused {
         let hostile = rewrite(&bytes, meta, |s| s);

@@ -52,12 +52,13 @@ pub fn session_options(model: &Model<'_>) -> SessionOptions {
 
 /// The generator the board plays: the model, a session in `sram` and then
 /// `ccm` (empty where one block holds it all: the results are the same), the
-/// seeded sampler, grammar-constrained. The host reference builds the same.
+/// seeded sampler, grammar-constrained, each piece's voices and form drawn
+/// by the model's plan. The host reference builds the same.
 pub fn generator<'m, 'b>(
     model: &'m Model<'m>,
     sram: &'b mut [u8],
     ccm: &'b mut [u8],
 ) -> Result<Generator<'m, 'b, QUEUE>, SessionError> {
     let session = Session::new_in(model, session_options(model), &mut [sram, ccm])?;
-    Ok(Generator::new(session, Sampler::new(SAMPLER, SEED), true))
+    Ok(Generator::new(session, Sampler::new(SAMPLER, SEED), true).with_plan(model.plan, SEED))
 }

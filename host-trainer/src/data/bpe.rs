@@ -327,4 +327,30 @@ mod tests {
             prop_assert_eq!(bpe.decode(&bpe.encode(&seq)).unwrap(), seq);
         }
     }
+
+    #[test]
+    fn the_engine_encodes_as_the_trainer_does() {
+        // The shipped student's merges over real chorales (the engine
+        // re-encodes a bar-form repeat on the board).
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let model = std::fs::read(format!("{root}/firmware/model/student.safetensors")).unwrap();
+        let bpe = crate::export::read_bpe(&model).unwrap();
+        let merges = bpe.merge_bytes();
+        let table = kantor_engine::bpe::BpeTable::new(&merges).unwrap();
+        let dir = std::path::PathBuf::from(format!("{root}/data/bach-chorales-midi"));
+        for name in [
+            "bach_bwv1.6.mid",
+            "bach_bwv103.6.mid",
+            "bach_bwv190.7-inst.mid",
+        ] {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let piece = crate::midi::read_piece(&bytes, Default::default()).unwrap();
+            let base = crate::remi::encode_ids(&piece);
+            let mut in_place = base.clone();
+            let len = table.encode_in_place(&mut in_place);
+            let host = bpe.encode(&base);
+            assert!(host.len() < base.len(), "{name}: merges apply");
+            assert_eq!(in_place[..len], host[..], "{name}");
+        }
+    }
 }

@@ -1,17 +1,11 @@
-//! Bar form: the opening section of a piece played again, as a repeat sign
-//! would (A A B). About half of the chorales are in bar form: their first
-//! section (the Stollen, mostly four bars) is written out twice before the
-//! rest (the Abgesang). The student does not learn to copy a hundred tokens
-//! back, so a generated piece never repeats itself; with a [`Form`] the
-//! generation loop plays the model's own first `bars` bars again, token for
-//! token, when the model starts bar `bars`, and the model writes on from
-//! there (it sees the repeat in its context). Which pieces repeat, and after
-//! how many bars, can be drawn from the training pieces
-//! ([`repeat_length`]).
+//! Bar form on the host side: which pieces repeat their opening, and after
+//! how many bars — measured in the training pieces ([`repeat_length`]) and
+//! drawn from them for `eval --repeat train`, or counted for the model file
+//! (`export`). The repeat itself is the engine's ([`kantor_engine::form`]),
+//! the same on the board.
 
-use kantor_engine::vocab::Token;
+use kantor_engine::plan::{PiecePlan, MAX_REPEAT_BARS};
 
-use crate::bpe::Bpe;
 use crate::piece::Piece;
 
 /// The bars of a piece's opening that are played again right after it
@@ -36,64 +30,23 @@ pub fn repeat_length(piece: &Piece) -> u32 {
         .map_or(0, |k| k as u32)
 }
 
-/// The base tokens that play the first `bars` bars of `base` (a piece from
-/// its `Bos`, through at least its bar `bars - 1`) again: each bar from its
-/// `Bar` token, without the piece's opening meter and tempo, with the first
-/// note's voice made explicit (the piece started in voice 0 without saying
-/// so). `None` if `base` holds fewer bars or is not made of base tokens.
-pub fn replay(base: &[u16], bars: u32) -> Option<Vec<u16>> {
-    let mut segment = Vec::new();
-    let mut bar = 0u32; // bars started so far
-    let mut voiced = false;
-    for &id in base {
-        let token = Token::from_id(id)?;
-        match token {
-            Token::Bar => bar += 1,
-            Token::Rest(n) => bar += u32::from(n),
-            _ => {}
+/// How `pieces` (the training split) chose their voices and form, for the
+/// model file: pieces per voice count and per repeated-opening length
+/// (longer repeats counted as [`MAX_REPEAT_BARS`]).
+pub fn piece_plan(pieces: &[Piece]) -> PiecePlan {
+    let mut plan = PiecePlan::free();
+    for piece in pieces {
+        let voices = usize::from(crate::voices::voice_count(piece));
+        if let Some(count) = voices
+            .checked_sub(1)
+            .and_then(|i| plan.voice_counts.get_mut(i))
+        {
+            *count += 1;
         }
-        if bar > bars || (bar == bars && matches!(token, Token::Rest(_))) {
-            return Some(segment);
-        }
-        match token {
-            Token::Bos | Token::Eos => {}
-            Token::TimeSignature(_) | Token::Tempo(_) if bar == 1 => {}
-            Token::Pitch(_) if !voiced => {
-                voiced = true;
-                segment.extend([Token::Voice(0).id()?, id]);
-            }
-            Token::Voice(_) => {
-                voiced = true;
-                segment.push(id);
-            }
-            _ if bar > 0 => segment.push(id),
-            _ => {}
-        }
+        let bars = (repeat_length(piece) as usize).min(MAX_REPEAT_BARS);
+        plan.repeat_bars[bars] += 1;
     }
-    (bar == bars).then_some(segment)
-}
-
-/// Where a sampled token starts bar `bars` (the repeat's cue): the number of
-/// its base tokens that come before that `Bar`, or `None` if it does not
-/// start it. `started` is how many bars the piece had before the token.
-pub fn cue(expansion: &[u16], started: u32, bars: u32) -> Option<usize> {
-    let mut bar = started;
-    for (i, &id) in expansion.iter().enumerate() {
-        match Token::from_id(id) {
-            Some(Token::Bar) => bar += 1,
-            Some(Token::Rest(n)) => bar += u32::from(n),
-            _ => {}
-        }
-        if bar > bars {
-            return Some(i);
-        }
-    }
-    None
-}
-
-/// [`replay`], BPE-encoded.
-pub fn replay_ids(bpe: &Bpe, base: &[u16], bars: u32) -> Option<Vec<u16>> {
-    replay(base, bars).map(|segment| bpe.encode(&segment))
+    plan
 }
 
 /// What `--repeat` says: `none`, a number of bars, or `train` (drawn from
@@ -181,7 +134,6 @@ impl Repeats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remi;
     use kantor_engine::decoder::Note;
 
     fn note(onset: u32, voice: u8, pitch: u8) -> Note {
@@ -220,65 +172,6 @@ mod tests {
         let bytes = std::fs::read(format!("{dir}/bach_bwv103.6.mid")).unwrap();
         let chorale = crate::midi::read_piece(&bytes, Default::default()).unwrap();
         assert_eq!(repeat_length(&chorale), 4);
-    }
-
-    #[test]
-    fn a_replay_is_the_opening_bars_with_the_voice_said_and_no_head() {
-        let original = piece(&[60, 62, 64]);
-        let mut base = remi::encode_ids(&original);
-        base.pop(); // Eos
-        let replayed = replay(&base, 2).unwrap();
-        let tokens: Vec<Token> = replayed
-            .iter()
-            .map(|&id| Token::from_id(id).unwrap())
-            .collect();
-        assert_eq!(
-            tokens[..3],
-            [Token::Bar, Token::Position(0), Token::Voice(0)]
-        );
-        assert!(!tokens
-            .iter()
-            .any(|t| matches!(t, Token::Bos | Token::TimeSignature(_) | Token::Tempo(_))));
-        assert_eq!(tokens.iter().filter(|t| **t == Token::Bar).count(), 2);
-        // Played after the piece's first three bars, the replay decodes to
-        // bars 0–1 again, in bars 3–4.
-        let mut stream = base.clone();
-        stream.extend(&replayed);
-        let decoded = remi::decode_ids(&stream);
-        assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
-        let again: Vec<Note> = decoded
-            .piece
-            .notes
-            .iter()
-            .filter(|n| n.onset >= 144)
-            .copied()
-            .collect();
-        let first: Vec<Note> = original
-            .notes
-            .iter()
-            .filter(|n| n.onset < 96)
-            .copied()
-            .collect();
-        assert_eq!(again.len(), first.len());
-        for (a, f) in again.iter().zip(&first) {
-            assert_eq!(
-                (a.onset - 144, a.voice, a.pitch),
-                (f.onset, f.voice, f.pitch)
-            );
-        }
-        assert_eq!(replay(&base, 4), None, "only three bars");
-        assert_eq!(replay(&[9999], 1), None);
-    }
-
-    #[test]
-    fn the_cue_is_the_bar_token_that_starts_the_bar_after_the_section() {
-        let bar = Token::Bar.id().unwrap();
-        let duration = Token::Duration(12).id().unwrap();
-        let position = Token::Position(0).id().unwrap();
-        assert_eq!(cue(&[duration, bar, position], 4, 4), Some(1));
-        assert_eq!(cue(&[bar], 3, 4), None, "starts bar 3 (the section's last)");
-        assert_eq!(cue(&[duration], 4, 4), None);
-        assert_eq!(cue(&[Token::Rest(2).id().unwrap(), bar], 3, 4), Some(0));
     }
 
     #[test]

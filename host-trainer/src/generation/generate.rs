@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use kantor_engine::bpe::BpeTable;
+use kantor_engine::form::Repeat;
 use kantor_engine::grammar::{Accepted, Grammar};
 use kantor_engine::model::Model;
 use kantor_engine::sampler::{Sampler, SamplerConfig};
@@ -35,7 +36,8 @@ pub struct GenerateOptions {
     /// The voices to write for (enforced with the grammar mask).
     pub voicing: Voicing,
     /// Bar form: play the first this-many bars again when the model starts
-    /// the next bar (0: no repeat; engine generation only). See [`crate::form`].
+    /// the next bar (0: no repeat; engine generation only). See
+    /// [`kantor_engine::form`].
     pub repeat_bars: u32,
 }
 
@@ -99,6 +101,9 @@ pub fn generate_engine(
     let mut session = Session::new(&model, session_options, &mut memory)?;
     let mut sampler = Sampler::new(options.sampler, options.seed);
     let mut grammar = Grammar::new(options.constrained).with_voicing(options.voicing);
+    // The engine's bar-form repeat, as the board plays it (boxed: it holds
+    // the opening's tokens).
+    let mut repeat = Box::new(Repeat::new(options.repeat_bars));
     let mut tokens = Vec::new();
     let start: &[u16] = if prompt.is_empty() { &[BOS_ID] } else { prompt };
     for &id in start {
@@ -106,72 +111,32 @@ pub fn generate_engine(
             bail!("prompt token {id} is outside the model's vocabulary");
         }
         grammar.accept(id, &model.bpe, |_| {});
+        model.bpe.expand_tokens(id).for_each(|t| repeat.follow(t));
         grammar.forward(&mut session, id)?;
         tokens.push(id);
     }
     let mut stop = Stop::new(options);
-    let mut repeat = Repeat::new(options.repeat_bars, model_bytes)?;
     for _ in 0..options.max_tokens {
-        let id = session.sample(&mut sampler);
-        let forced = repeat.cue(id, &tokens)?;
-        for &id in forced.as_deref().unwrap_or(&[id]) {
-            tokens.push(id);
-            let accepted = grammar.accept(id, &model.bpe, |_| {});
-            repeat.started += accepted.bars;
-            if stop.after(accepted) {
-                return Ok(tokens);
+        let id = match repeat.next(&model.bpe) {
+            Some(replayed) => replayed,
+            None => {
+                let id = session.sample(&mut sampler);
+                if repeat.cue(model.bpe.expand(id)) {
+                    repeat.next(&model.bpe).unwrap_or(id)
+                } else {
+                    id
+                }
             }
-            grammar.forward(&mut session, id)?;
+        };
+        tokens.push(id);
+        let accepted = grammar.accept(id, &model.bpe, |_| {});
+        model.bpe.expand_tokens(id).for_each(|t| repeat.follow(t));
+        if stop.after(accepted) {
+            break;
         }
+        grammar.forward(&mut session, id)?;
     }
     Ok(tokens)
-}
-
-/// The bar-form repeat of an engine generation loop.
-struct Repeat {
-    /// Bars to play again (0: none, or done).
-    bars: u32,
-    /// Bars the stream has started so far.
-    started: u32,
-    bpe: Option<Bpe>,
-}
-
-impl Repeat {
-    fn new(bars: u32, model_bytes: &[u8]) -> Result<Self> {
-        let bpe = (bars > 0)
-            .then(|| crate::export::read_bpe(model_bytes))
-            .transpose()?;
-        Ok(Repeat {
-            bars,
-            started: 0,
-            bpe,
-        })
-    }
-
-    /// If the sampled `id` starts the bar after the section, the tokens to
-    /// feed instead (what `id` holds before its `Bar`, then the section
-    /// again); `tokens` is the stream so far.
-    fn cue(&mut self, id: u16, tokens: &[u16]) -> Result<Option<Vec<u16>>> {
-        let Some(bpe) = self.bpe.as_ref().filter(|_| self.bars > 0) else {
-            return Ok(None);
-        };
-        let expansion = bpe
-            .expansion(id)
-            .context("a sampled token outside the table")?;
-        let Some(split) = crate::form::cue(expansion, self.started, self.bars) else {
-            return Ok(None);
-        };
-        let mut base = bpe.decode(tokens)?;
-        let piece_start = base.iter().rposition(|&t| t == BOS_ID).unwrap_or(0);
-        base.extend_from_slice(&expansion[..split]);
-        let replayed = crate::form::replay_ids(bpe, &base[piece_start..], self.bars);
-        self.bars = 0;
-        Ok(replayed.map(|ids| {
-            let mut forced = expansion[..split].to_vec();
-            forced.extend(ids);
-            forced
-        }))
-    }
 }
 
 /// Continue `prompt` with a candle model (no KV cache: each step runs the

@@ -4,7 +4,9 @@
 //! `group_size` inputs): `scale = max|w| / 127`, `q = round(w / scale)` — the
 //! engine's own [`kantor_engine::kernels::quantize`], so host and device agree
 //! on every byte. Norm gains stay f32. The file carries the configuration in
-//! its metadata and the BPE merges as a `[n, 2]` u16 tensor.
+//! its metadata and the BPE merges as a `[n, 2]` u16 tensor; a run's file
+//! also carries how its training pieces chose their voices and form
+//! ([`kantor_engine::plan`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
 use kantor_engine::config::{WeightFormat, FORMAT};
 use kantor_engine::model::BPE_TENSOR;
+use kantor_engine::plan::PiecePlan;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
@@ -145,12 +148,25 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 /// A tensor of the file: name, dtype, shape, little-endian bytes.
 type Buffer = (String, Dtype, Vec<usize>, Vec<u8>);
 
-/// Build the engine's file.
+/// Build the engine's file (without a piece plan: the engine leaves voices
+/// and form to the model).
 pub fn export(
     weights: &FloatWeights,
     config: &ModelConfig,
     bpe: &Bpe,
     precision: Precision,
+) -> Result<Vec<u8>> {
+    export_with_plan(weights, config, bpe, precision, &PiecePlan::free())
+}
+
+/// Build the engine's file, with how the training pieces chose their voices
+/// and form ([`kantor_engine::plan`]).
+pub fn export_with_plan(
+    weights: &FloatWeights,
+    config: &ModelConfig,
+    bpe: &Bpe,
+    precision: Precision,
+    plan: &PiecePlan,
 ) -> Result<Vec<u8>> {
     check_exportable(config, bpe, precision)?;
     let buffers = tensor_buffers(weights, config, bpe, precision)?;
@@ -160,7 +176,18 @@ pub fn export(
             Ok((name.clone(), TensorView::new(*dtype, shape.clone(), bytes)?))
         })
         .collect::<Result<Vec<_>>>()?;
-    let metadata = metadata(config, precision);
+    let mut metadata = metadata(config, precision);
+    let list = |counts: &[u32]| {
+        counts
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if *plan != PiecePlan::free() {
+        metadata.insert("voice_counts".into(), list(&plan.voice_counts));
+        metadata.insert("repeat_bars".into(), list(&plan.repeat_bars));
+    }
     Ok(safetensors::serialize(views, Some(metadata))?)
 }
 

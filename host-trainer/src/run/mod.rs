@@ -15,7 +15,7 @@ use crate::bpe::Bpe;
 use crate::config::RunConfig;
 use crate::corpus::{Corpus, LoadOptions};
 use crate::evaluate::engine_loss;
-use crate::export::{export, FloatWeights, Precision};
+use crate::export::{export_with_plan, FloatWeights, Precision};
 use crate::generate::{generate_engine, to_piece, GenerateOptions};
 use crate::midi::{write_midi, ReadOptions};
 use crate::model::LanguageModel;
@@ -351,7 +351,8 @@ impl Run {
             let one = FloatWeights::from_tensors([(&name, t)])?;
             weights.tensors.extend(one.tensors);
         }
-        export(&weights, &self.config.model, &self.bpe, precision)
+        let plan = crate::form::piece_plan(&self.corpus()?.pieces(crate::corpus::Split::Train));
+        export_with_plan(&weights, &self.config.model, &self.bpe, precision, &plan)
     }
 }
 
