@@ -10,6 +10,11 @@
 //! token per step, in place of sampled tokens. The model then writes on
 //! with the repeat in its context.
 //!
+//! A piece that has repeated its opening does not end before its third
+//! section is as long as the first ([`Repeat::may_end`]): without that rule
+//! the model, having just heard the Stollen's closing cadence twice, mostly
+//! ends the piece there (5 of 8 seeds of the shipped student at four bars).
+//!
 //! The replay is the opening's tokens from its `Bar`, without the piece's
 //! opening meter and tempo, and with the first note's voice made explicit (a
 //! piece starts in voice 0 without saying so). If the opening does not fit
@@ -42,6 +47,7 @@ pub struct Repeat {
     bars: u32,
     started: u32,
     voiced: bool,
+    replayed: bool,
     phase: Phase,
     prefix: [u16; MAX_EXPANSION],
     prefix_len: usize,
@@ -63,6 +69,7 @@ impl Repeat {
             bars,
             started: 0,
             voiced: false,
+            replayed: false,
             phase: if bars == 0 {
                 Phase::Done
             } else {
@@ -78,6 +85,13 @@ impl Repeat {
     /// The bars repeated (0: none).
     pub fn bars(&self) -> u32 {
         self.bars
+    }
+
+    /// May the piece end here? Not after its repeat until it has started
+    /// three times the repeated bars (A A B, B at least as long as A); the
+    /// generation loop masks `Eos` while this is false.
+    pub fn may_end(&self) -> bool {
+        !self.replayed || self.started > self.bars.saturating_mul(3)
     }
 
     /// True once the repeat is over, was never asked for, or did not fit.
@@ -172,6 +186,7 @@ impl Repeat {
                             let recorded = self.recorded.get_mut(..self.len).unwrap_or(&mut []);
                             self.len = bpe.encode_in_place(recorded);
                             self.phase = Phase::Replaying { next: 0 };
+                            self.replayed = true;
                         }
                     }
                 }
@@ -252,6 +267,12 @@ mod tests {
             fed.push(id).unwrap();
         }
         assert!(repeat.is_done());
+        // Two bars repeated: the piece may end from its seventh bar on.
+        assert!(!repeat.may_end());
+        for bar in 5..=7 {
+            repeat.follow(Token::Bar);
+            assert_eq!(repeat.may_end(), bar == 7, "bar {bar}");
+        }
         // The cue's Duration, then the opening from its Bar, voice 0 said.
         let head = ids(&[
             Token::Duration(12),

@@ -29,7 +29,7 @@ use crate::plan::PiecePlan;
 use crate::sampler::Sampler;
 use crate::session::{Session, SessionError};
 use crate::stream::{Scheduler, TimedMessage};
-use crate::vocab::BOS_ID;
+use crate::vocab::{BOS_ID, EOS_ID};
 
 /// A session, a sampler, the grammar and the scheduler, driven together.
 /// `Q` is the scheduler's queue capacity.
@@ -101,7 +101,12 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
             .saturating_add(u32::from(!accepted.well_formed));
         self.scheduler.release_until(self.grammar.decoder().now());
         self.fed = true;
-        self.grammar.forward(&mut self.session, id)?;
+        let logits = self.grammar.forward(&mut self.session, id)?;
+        if !self.repeat.may_end() {
+            if let Some(end) = logits.get_mut(usize::from(EOS_ID)) {
+                *end = f32::NEG_INFINITY;
+            }
+        }
         Ok(())
     }
 

@@ -13,7 +13,13 @@
 //! * the first onset of the piece is not left (by a `Position`, `Bar`,
 //!   `Rest` or `Eos`) before a note in the top voice, `voices − 1`, has
 //!   started: the opening chord sounds the whole ensemble, as in nearly all
-//!   the chorales.
+//!   the chorales;
+//! * at every onset each note is in a voice above the last one's (as the
+//!   chorales are written: one note per voice, upwards), so an onset holds
+//!   at most `voices` notes and the opening always reaches the top voice —
+//!   a model that rarely writes twelve voices would otherwise stack notes
+//!   in one voice without end; a single-voice piece (the merged-parts
+//!   files) holds chords of up to four notes instead.
 //!
 //! The model chooses everything else, including which voices below the top
 //! one to use. A new piece (`Bos` after `Eos`) starts the opening again.
@@ -27,9 +33,12 @@ pub struct Voicing {
     voices: u8,
     /// The voice a `Pitch` without `Voice` goes to (as the decoder keeps it).
     voice: u8,
-    /// `Some(top)` while the first onset is being written: the highest voice
-    /// a note has started in so far (`None` before the first note).
-    opening: Option<Option<u8>>,
+    /// The piece's first onset has not been left yet.
+    opening: bool,
+    /// The voice of the last note at the current onset.
+    last: Option<u8>,
+    /// Notes at the current onset.
+    notes: u8,
 }
 
 impl Default for Voicing {
@@ -38,13 +47,19 @@ impl Default for Voicing {
     }
 }
 
+/// Notes one voice may hold at an onset of a single-voice piece (the
+/// merged-parts files hold the four parts in one voice).
+const SINGLE_VOICE_CHORD: u8 = 4;
+
 impl Voicing {
     /// No constraint: the model chooses.
     pub const fn free() -> Self {
         Voicing {
             voices: 0,
             voice: 0,
-            opening: None,
+            opening: false,
+            last: None,
+            notes: 0,
         }
     }
 
@@ -61,7 +76,9 @@ impl Voicing {
         Voicing {
             voices,
             voice: 0,
-            opening: Some(None),
+            opening: true,
+            last: None,
+            notes: 0,
         }
     }
 
@@ -70,17 +87,10 @@ impl Voicing {
         (self.voices > 0).then_some(self.voices)
     }
 
-    /// The part of the state that decides which tokens are allowed next
-    /// (the current voice matters only while the opening chord is written).
-    pub fn grammar_key(&self) -> Voicing {
-        Voicing {
-            voice: if self.opening.is_some() {
-                self.voice
-            } else {
-                0
-            },
-            ..*self
-        }
+    /// A later voice than the last note's at this onset (always, in a
+    /// single-voice piece).
+    fn climbs(&self, voice: u8) -> bool {
+        self.voices == 1 || self.last.is_none_or(|last| voice > last)
     }
 
     /// Take `token` (one the decoder accepted). Returns false, changing
@@ -91,35 +101,49 @@ impl Voicing {
         }
         let top = self.voices - 1;
         match token {
-            Token::Bos => {
-                self.voice = 0;
-                self.opening = Some(None);
-            }
-            Token::Voice(v) if v > top => return false,
+            Token::Bos => *self = Voicing::new(self.voices),
+            Token::Voice(v) if v > top || !self.climbs(v) => return false,
             Token::Voice(v) => self.voice = v,
-            Token::Pitch(_) => {
-                if let Some(highest) = self.opening {
-                    self.opening = Some(Some(highest.map_or(self.voice, |h| h.max(self.voice))));
-                }
+            Token::Pitch(_) if !self.climbs(self.voice) => return false,
+            Token::Pitch(_) if self.voices == 1 && self.notes >= SINGLE_VOICE_CHORD => {
+                return false
             }
-            Token::Position(_) | Token::Bar | Token::Rest(_) | Token::Eos => match self.opening {
-                Some(Some(highest)) if highest < top => return false,
-                Some(Some(_)) => self.opening = None,
-                _ => {}
-            },
+            Token::Pitch(_) => self.note(),
+            Token::Position(_) | Token::Bar | Token::Rest(_) | Token::Eos => {
+                match (self.opening, self.last) {
+                    (true, Some(last)) if last < top => return false,
+                    (true, None) => {} // the head, before the first note
+                    _ => self.opening = false,
+                }
+                self.next_onset();
+            }
             _ => {}
         }
         true
     }
 
+    fn note(&mut self) {
+        self.last = Some(self.voice);
+        self.notes = self.notes.saturating_add(1);
+    }
+
+    fn next_onset(&mut self) {
+        self.last = None;
+        self.notes = 0;
+    }
+
     /// Take `token` whether or not the voicing allows it (a prompt's token,
-    /// or one sampled without the mask): a forbidden voice is taken as it
-    /// is, and leaving the first onset ends the opening.
+    /// or one sampled without the mask): a forbidden voice or note is taken
+    /// as it is, and leaving the first onset ends the opening.
     pub fn follow(&mut self, token: Token) {
         if !self.push(token) {
             match token {
                 Token::Voice(v) => self.voice = v,
-                _ => self.opening = None,
+                Token::Pitch(_) => self.note(),
+                _ => {
+                    self.opening = false;
+                    self.next_onset();
+                }
             }
         }
     }
@@ -171,16 +195,21 @@ mod tests {
         assert!(!v.accepts([Token::Position(12)]), "only voice 0 sounds");
         assert!(!v.accepts([Token::Bar]) && !v.accepts([Token::Eos]));
         assert!(!v.accepts([Token::Rest(1)]));
+        assert!(!v.accepts([Token::Pitch(64)]), "a second note in voice 0");
         assert!(take(&mut v, &note(2)));
         assert!(
             !v.accepts([Token::Position(12)]),
             "voice 3 is still missing"
         );
+        assert!(!v.accepts([Token::Voice(1)]), "the opening climbs");
+        assert!(!v.accepts([Token::Pitch(50)]), "a second note in voice 2");
         assert!(
             !v.accepts([Token::Voice(4)]),
             "voice 4 is beyond four voices"
         );
         assert!(take(&mut v, &note(3)));
+        // The top voice sounds: the chord is complete, only time moves.
+        assert!(!v.accepts([Token::Voice(1)]) && !v.accepts([Token::Pitch(55)]));
         assert!(v.push(Token::Position(12)));
         // After the opening, any voice below four, in any order, and time moves freely.
         assert!(take(&mut v, &note(1)));
@@ -234,17 +263,5 @@ mod tests {
     fn out_of_range_counts_are_clamped() {
         assert_eq!(Voicing::new(0).voices(), Some(1));
         assert_eq!(Voicing::new(200).voices(), Some(NUM_VOICES as u8));
-    }
-
-    #[test]
-    fn the_key_forgets_the_voice_after_the_opening() {
-        let mut a = Voicing::new(2);
-        take(&mut a, &HEAD);
-        take(&mut a, &note(1));
-        a.push(Token::Position(6));
-        let mut b = a;
-        b.push(Token::Voice(0));
-        assert_ne!(a, b);
-        assert_eq!(a.grammar_key(), b.grammar_key());
     }
 }

@@ -134,7 +134,10 @@ pub fn generate_engine(
         if stop.after(accepted) {
             break;
         }
-        grammar.forward(&mut session, id)?;
+        let logits = grammar.forward(&mut session, id)?;
+        if !repeat.may_end() {
+            logits[usize::from(EOS_ID)] = f32::NEG_INFINITY;
+        }
     }
     Ok(tokens)
 }
