@@ -16,8 +16,9 @@
 //! ends the piece there (5 of 8 seeds of the shipped student at four bars).
 //!
 //! The replay is the opening's tokens from its `Bar`, without the piece's
-//! opening meter and tempo, and with the first note's voice made explicit (a
-//! piece starts in voice 0 without saying so). If the opening does not fit
+//! opening meter and tempo, with the first note's voice made explicit (a
+//! piece starts in voice 0 without saying so), and ends with the `Bar` that
+//! starts the bar after it. If the opening does not fit
 //! in [`REPEAT_CAPACITY`] base tokens, the piece is not repeated.
 
 use crate::bpe::{BpeTable, MAX_EXPANSION};
@@ -182,7 +183,14 @@ impl Repeat {
                             return Some(id);
                         }
                         None => {
-                            // The opening is complete: encode it once.
+                            // The opening is complete: it ends where the cue
+                            // started the next bar, so the replay does too
+                            // (the model goes on from a bar line, as after
+                            // the cue, and cannot add to the replay's last
+                            // chord). Then encode it, once.
+                            if let Some(bar) = Token::Bar.id() {
+                                self.record(bar);
+                            }
                             let recorded = self.recorded.get_mut(..self.len).unwrap_or(&mut []);
                             self.len = bpe.encode_in_place(recorded);
                             self.phase = Phase::Replaying { next: 0 };
@@ -267,9 +275,10 @@ mod tests {
             fed.push(id).unwrap();
         }
         assert!(repeat.is_done());
-        // Two bars repeated: the piece may end from its seventh bar on.
+        // Two bars repeated: the piece may end from its seventh bar on
+        // (the replay started the fifth).
         assert!(!repeat.may_end());
-        for bar in 5..=7 {
+        for bar in 6..=7 {
             repeat.follow(Token::Bar);
             assert_eq!(repeat.may_end(), bar == 7, "bar {bar}");
         }
@@ -284,12 +293,16 @@ mod tests {
         let bar = Token::Bar.id().unwrap();
         assert_eq!(
             fed.iter().filter(|&&id| id == bar).count(),
-            2,
-            "two bars replayed"
+            3,
+            "two bars replayed, and the next one started"
         );
         let mut opening = ids(&chord(61, true)[..]);
         opening.insert(0, Token::Position(0).id().unwrap()).unwrap();
-        assert!(fed.ends_with(&opening), "the second bar as written");
+        opening.push(bar).unwrap();
+        assert!(
+            fed.ends_with(&opening),
+            "the second bar as written, then a Bar"
+        );
         assert!(!fed.contains(&Token::Tempo(3).id().unwrap()), "no head");
         assert_eq!(repeat.next(&bpe), None);
         assert!(!repeat.cue(cue.iter().copied()), "once per piece");
@@ -316,8 +329,8 @@ mod tests {
         while let Some(id) = repeat.next(&bpe) {
             fed.push(id).unwrap();
         }
-        // Bar Position Voice(0) Pitch [Vel Dur] Voice(1) Pitch [Vel Dur]
-        assert_eq!(fed.len(), 8, "{fed:?}");
+        // Bar Position Voice(0) Pitch [Vel Dur] Voice(1) Pitch [Vel Dur] Bar
+        assert_eq!(fed.len(), 9, "{fed:?}");
         assert_eq!(fed.iter().filter(|&&id| id == merged).count(), 2);
     }
 

@@ -6,11 +6,11 @@ pub const SEED: u64 = 2026;
 
 /// Sampling: temperature, top-k, top-p — the best mean overlap with the
 /// validation chorales of 24 settings, with the model's piece plan
-/// (`tools/sampling-sweep.sh`, README): temperature 0.7, no truncation.
+/// (`tools/sampling-sweep.sh`, README): temperature 0.9, top-k off, top-p 0.9.
 pub const SAMPLER: kantor_engine::sampler::SamplerConfig = kantor_engine::sampler::SamplerConfig {
-    temperature: 0.7,
+    temperature: 0.9,
     top_k: 0,
-    top_p: 1.0,
+    top_p: 0.9,
 };
 
 /// Attention-sink positions the sliding KV cache keeps.
