@@ -94,8 +94,11 @@ fn a_reset_session_is_a_fresh_one_even_after_slides() {
             .collect()
     };
     let fresh = run(&mut session);
-    for i in 0..300 {
-        session.forward((i % 400) as u16).unwrap();
+    // More than twice the context: the cache slides at least twice.
+    for i in 0..2 * model.config.context + 44 {
+        session
+            .forward((i % model.config.vocab_size) as u16)
+            .unwrap();
     }
     assert!(session.evictions() >= 2);
     session.reset();
