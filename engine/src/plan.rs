@@ -115,8 +115,9 @@ fn draw(counts: &[u32], random: u64) -> Option<usize> {
     None
 }
 
-/// A well-mixed 64-bit hash (splitmix64).
-fn splitmix64(seed: u64) -> u64 {
+/// A well-mixed 64-bit hash (splitmix64): neighbouring seeds give
+/// unrelated draws.
+pub fn splitmix64(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

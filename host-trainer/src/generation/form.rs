@@ -115,7 +115,7 @@ impl Repeats {
             Repeats::Bars(n) => *n,
             Repeats::Drawn(lengths) => {
                 // Drawn independently of the voices (another stream of the same seed).
-                let index = crate::voices::splitmix64(seed ^ 0x5851_f42d_4c95_7f2d);
+                let index = kantor_engine::plan::splitmix64(seed ^ 0x5851_f42d_4c95_7f2d);
                 lengths[(index % lengths.len() as u64) as usize]
             }
         }

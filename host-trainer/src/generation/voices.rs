@@ -87,7 +87,7 @@ impl Voices {
             Voices::Free => Voicing::free(),
             Voices::Fixed(n) => Voicing::new(*n),
             Voices::Drawn(counts) => {
-                let index = splitmix64(seed) % counts.len() as u64;
+                let index = kantor_engine::plan::splitmix64(seed) % counts.len() as u64;
                 Voicing::new(counts[index as usize])
             }
         }
@@ -101,15 +101,6 @@ impl Voices {
             Voices::Drawn(_) => "train".into(),
         }
     }
-}
-
-/// A well-mixed 64-bit hash (splitmix64), so that neighbouring seeds draw
-/// unrelated pieces.
-pub(crate) fn splitmix64(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
