@@ -86,6 +86,41 @@ fn a_piece_in_bar_form_plays_its_opening_again() {
 }
 
 #[test]
+fn by_default_a_piece_is_planned_as_the_board_plans_it_unless_prompted() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(repo().join(MODEL)).unwrap();
+    let plan = kantor_engine::model::Model::from_bytes(&bytes)
+        .unwrap()
+        .plan;
+    let mut voice_counts = std::collections::BTreeSet::new();
+    for seed in 1..=6u64 {
+        let out = dir.path().join("planned.mid");
+        let piece = generate_with(&["--seed", &seed.to_string(), "--bars", "4"], &out);
+        let expected = plan.choose(seed, 0).voicing.voices().unwrap();
+        assert_eq!(voice_count(&piece), expected, "seed {seed}");
+        voice_counts.insert(expected);
+    }
+    assert!(voice_counts.contains(&4), "{voice_counts:?}");
+    // A prompt has chosen already: a one-voice prompt is continued freely.
+    let prompt = dir.path().join("one-voice.mid");
+    let one = generate_with(&["--voices", "1", "--seed", "5", "--bars", "2"], &prompt);
+    assert_eq!(voice_count(&one), 1);
+    let out = dir.path().join("continued.mid");
+    let continued = generate_with(
+        &[
+            "--prompt",
+            prompt.to_str().unwrap(),
+            "--bars",
+            "2",
+            "--seed",
+            "1",
+        ],
+        &out,
+    );
+    assert!(continued.notes.len() > one.notes.len());
+}
+
+#[test]
 fn eval_draws_voice_counts_from_the_training_pieces() {
     let dir = tempfile::tempdir().unwrap();
     let eval = |plan: &[&str]| -> serde_json::Value {
@@ -118,6 +153,9 @@ fn eval_draws_voice_counts_from_the_training_pieces() {
     assert!((polyphony(&free) - polyphony(&train)).abs() > 0.05);
     // About half the training chorales are in bar form: drawn repeats lift
     // the 8-note repetition far above the model's own.
+    let planned = eval(&["--voices", "plan", "--repeat", "plan"]);
+    assert_eq!(planned["sampler"]["voices"], "plan");
+    assert_eq!(planned["sampler"]["repeat"], "plan");
     let form = eval(&["--repeat", "train"]);
     assert_eq!(form["sampler"]["repeat"], "train");
     let eight = |r: &serde_json::Value| r["generated"]["ngram_repetition"][2].as_f64().unwrap();
@@ -163,7 +201,7 @@ fn a_bad_voice_choice_is_a_clear_error() {
         ),
         (
             vec!["eval", "--model", MODEL, "--voices", "many"],
-            "free, train or a number",
+            "free, train, plan or a number",
         ),
     ] {
         let err = failure(&host_trainer(&args));

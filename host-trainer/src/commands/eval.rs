@@ -67,11 +67,13 @@ pub struct EvalArgs {
     #[arg(long)]
     pub unconstrained: bool,
     /// Voices of each piece: free (the model chooses), train (the voice
-    /// count of a training piece drawn by the piece's seed) or a number.
+    /// count of a training piece drawn by the piece's seed), plan (drawn
+    /// from the model file's counts, as the board does) or a number.
     #[arg(long, default_value = "free", conflicts_with = "unconstrained")]
     pub voices: VoicesArg,
     /// Bar form: none, train (repeat the opening as a training piece drawn
-    /// by the piece's seed does) or a number of bars to play again.
+    /// by the piece's seed does), plan (drawn from the model file's counts)
+    /// or a number of bars to play again.
     #[arg(long, default_value = "none")]
     pub repeat: RepeatArg,
     /// Where to write the pitch-histogram PNG (default: the run directory or .).
@@ -126,20 +128,20 @@ pub struct Sampling {
     pub top_k: usize,
     /// Top-p (1: off).
     pub top_p: f32,
-    /// How the voices were chosen: free, train or a number.
+    /// How the voices were chosen: free, train, plan or a number.
     pub voices: String,
-    /// How the bar-form repeats were chosen: none, train or a number.
+    /// How the bar-form repeats were chosen: none, train, plan or a number.
     pub repeat: String,
 }
 
 impl Sampling {
-    fn new(c: SamplerConfig, (voices, repeats): (&Voices, &Repeats)) -> Self {
+    fn new(c: SamplerConfig, args: &EvalArgs) -> Self {
         Sampling {
             temperature: c.temperature,
             top_k: c.top_k,
             top_p: c.top_p,
-            voices: voices.name(),
-            repeat: repeats.name(),
+            voices: args.voices.to_string(),
+            repeat: args.repeat.to_string(),
         }
     }
 }
@@ -186,8 +188,14 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         top_k: args.top_k,
         top_p: args.top_p,
     };
-    let voices = Voices::new(args.voices, || Ok(corpus.pieces(Split::Train)))?;
-    let repeats = Repeats::new(args.repeat, || Ok(corpus.pieces(Split::Train)))?;
+    let plan = model_bytes
+        .as_deref()
+        .map(kantor_engine::model::Model::from_bytes)
+        .transpose()?
+        .map(|m| m.plan);
+    let training = || Ok(corpus.pieces(Split::Train));
+    let voices = Voices::new(args.voices, training, plan.as_ref())?;
+    let repeats = Repeats::new(args.repeat, training, plan.as_ref())?;
     let (pieces, streams, ill_formed) = match &args.generated {
         Some(dir) => read_generated(dir)?,
         None => sample(
@@ -220,7 +228,7 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         sampler: args
             .generated
             .is_none()
-            .then(|| Sampling::new(sampler, (&voices, &repeats))),
+            .then(|| Sampling::new(sampler, args)),
         bars,
         overlap: overlap(&pieces, &reference_pieces),
         generated,

@@ -5,9 +5,13 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use kantor_engine::model::Model;
+use kantor_engine::plan::PiecePlan;
 use kantor_engine::sampler::SamplerConfig;
+use kantor_engine::voicing::Voicing;
 
 use super::CommonArgs;
+use crate::form::RepeatArg;
 use crate::generate::{generate_candle, generate_engine, prompt_tokens, to_piece, GenerateOptions};
 use crate::midi::{read_piece, write_midi, ReadOptions};
 use crate::piece::Piece;
@@ -53,15 +57,18 @@ pub struct GenerateArgs {
     /// Do not mask ill-formed tokens.
     #[arg(long)]
     pub unconstrained: bool,
-    /// Voices to write for: free (the model chooses) or a number, 1–16 (the
-    /// opening chord sounds all of them; needs the grammar mask).
-    #[arg(long, default_value = "free", conflicts_with = "unconstrained")]
+    /// Voices to write for: plan (drawn from the model file's counts, as
+    /// the board does; free with a prompt or without a plan), free (the
+    /// model chooses) or a number, 1–16 (the opening chord sounds all of
+    /// them; needs the grammar mask).
+    #[arg(long, default_value = "plan", conflicts_with = "unconstrained")]
     pub voices: VoicesArg,
-    /// Bar form: play the piece's first N bars again when the model starts
-    /// bar N (A A B, as half of the chorales are written); 0 = no repeat.
-    /// With --model only.
-    #[arg(long, default_value_t = 0, conflicts_with = "run")]
-    pub repeat: u32,
+    /// Bar form: plan (drawn from the model file's counts; none with a
+    /// prompt or without a plan), none, or N: play the piece's first N bars
+    /// again when the model starts bar N (A A B, as half of the chorales are
+    /// written). With --model only.
+    #[arg(long, default_value = "plan", conflicts_with = "run")]
+    pub repeat: RepeatArg,
     /// Stop after this many generated tokens.
     #[arg(long, default_value_t = 8192)]
     pub max_tokens: usize,
@@ -98,6 +105,33 @@ pub fn first_bars(piece: &Piece, bars: usize) -> Piece {
     }
 }
 
+/// `options` with the piece's voices and form: from `--voices` and
+/// `--repeat`, `plan` standing for the model file's counts (`None`: with a
+/// prompt, or without an engine file — the model chooses, nothing repeats).
+fn planned(
+    args: &GenerateArgs,
+    options: GenerateOptions,
+    plan: Option<&PiecePlan>,
+) -> Result<GenerateOptions> {
+    let choice = plan.map(|p| p.choose(args.seed, 0));
+    let voicing = match args.voices {
+        VoicesArg::Plan => choice.map_or(Voicing::free(), |c| c.voicing),
+        VoicesArg::Train => bail!("--voices train is for eval; give plan, free or a number"),
+        arg => Voices::new(arg, || Ok(vec![]), None)?.voicing(args.seed),
+    };
+    let repeat_bars = match args.repeat {
+        RepeatArg::Plan => choice.map_or(0, |c| c.repeat_bars),
+        RepeatArg::Train => bail!("--repeat train is for eval; give plan, none or a number"),
+        RepeatArg::None => 0,
+        RepeatArg::Bars(n) => n,
+    };
+    Ok(GenerateOptions {
+        voicing,
+        repeat_bars,
+        ..options
+    })
+}
+
 /// Run the command.
 pub fn run(args: &GenerateArgs) -> Result<i32> {
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
@@ -115,11 +149,7 @@ pub fn run(args: &GenerateArgs) -> Result<i32> {
         max_tokens: args.max_tokens,
         constrained: !args.unconstrained,
         stop_at_eos: true,
-        voicing: match args.voices {
-            VoicesArg::Train => bail!("--voices train is for eval; give free or a number"),
-            arg => Voices::new(arg, || Ok(vec![]))?.voicing(args.seed),
-        },
-        repeat_bars: args.repeat,
+        ..GenerateOptions::default()
     };
     let prompt_piece = match &args.prompt {
         Some(path) => {
@@ -144,6 +174,10 @@ pub fn run(args: &GenerateArgs) -> Result<i32> {
                 .as_ref()
                 .map(|p| prompt_tokens(p, &bpe))
                 .unwrap_or_default();
+            // A prompt has made the piece's choices already.
+            let plan = Model::from_bytes(&bytes)?.plan;
+            let plan = prompt.is_empty().then_some(&plan);
+            let options = planned(args, options, plan)?;
             (generate_engine(&bytes, &prompt, &options)?, bpe)
         }
         (None, Some(dir)) => {
@@ -154,6 +188,7 @@ pub fn run(args: &GenerateArgs) -> Result<i32> {
                 .as_ref()
                 .map(|p| prompt_tokens(p, &run.bpe))
                 .unwrap_or_default();
+            let options = planned(args, options, None)?;
             (
                 generate_candle(model.as_ref(), &run.bpe, &prompt, &options, &device)?,
                 run.bpe,

@@ -59,6 +59,19 @@ pub enum RepeatArg {
     Bars(u32),
     /// Each piece repeats as a training piece drawn by its seed does.
     Train,
+    /// Drawn from the model file's counts ([`kantor_engine::plan`]).
+    Plan,
+}
+
+impl std::fmt::Display for RepeatArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RepeatArg::None => write!(f, "none"),
+            RepeatArg::Bars(n) => write!(f, "{n}"),
+            RepeatArg::Train => write!(f, "train"),
+            RepeatArg::Plan => write!(f, "plan"),
+        }
+    }
 }
 
 impl std::str::FromStr for RepeatArg {
@@ -68,10 +81,11 @@ impl std::str::FromStr for RepeatArg {
         match s {
             "none" => Ok(RepeatArg::None),
             "train" => Ok(RepeatArg::Train),
+            "plan" => Ok(RepeatArg::Plan),
             n => match n.parse::<u32>() {
                 Ok(bars) if (1..=64).contains(&bars) => Ok(RepeatArg::Bars(bars)),
                 _ => Err(format!(
-                    "{n:?}: give none, train or a number of bars from 1 to 64"
+                    "{n:?}: give none, train, plan or a number of bars from 1 to 64"
                 )),
             },
         }
@@ -90,12 +104,28 @@ pub enum Repeats {
 }
 
 impl Repeats {
-    /// Resolve `arg`; `train` reads the training pieces.
+    /// Resolve `arg`; `train` reads the training pieces, `plan` takes the
+    /// model file's counts (no repeats if it has none).
     pub fn new(
         arg: RepeatArg,
         training: impl FnOnce() -> anyhow::Result<Vec<Piece>>,
+        plan: Option<&PiecePlan>,
     ) -> anyhow::Result<Self> {
         Ok(match arg {
+            RepeatArg::Plan => {
+                let Some(plan) = plan else {
+                    anyhow::bail!("--repeat plan needs a model file (--model)");
+                };
+                let lengths: Vec<u32> = (0u32..)
+                    .zip(plan.repeat_bars)
+                    .flat_map(|(bars, n)| std::iter::repeat_n(bars, n as usize))
+                    .collect();
+                if lengths.iter().all(|&bars| bars == 0) {
+                    Repeats::None
+                } else {
+                    Repeats::Drawn(lengths)
+                }
+            }
             RepeatArg::None => Repeats::None,
             RepeatArg::Bars(n) => Repeats::Bars(n),
             RepeatArg::Train => {
@@ -118,15 +148,6 @@ impl Repeats {
                 let index = kantor_engine::plan::splitmix64(seed ^ 0x5851_f42d_4c95_7f2d);
                 lengths[(index % lengths.len() as u64) as usize]
             }
-        }
-    }
-
-    /// How it reads in a report: `none`, `4` or `train`.
-    pub fn name(&self) -> String {
-        match self {
-            Repeats::None => "none".into(),
-            Repeats::Bars(n) => n.to_string(),
-            Repeats::Drawn(_) => "train".into(),
         }
     }
 }
@@ -181,7 +202,7 @@ mod tests {
         assert_eq!("4".parse(), Ok(RepeatArg::Bars(4)));
         assert!("0".parse::<RepeatArg>().is_err() && "x".parse::<RepeatArg>().is_err());
         let training = vec![piece(&[60, 62, 60, 62, 70]), piece(&[60, 62, 64, 65])];
-        let repeats = Repeats::new(RepeatArg::Train, || Ok(training)).unwrap();
+        let repeats = Repeats::new(RepeatArg::Train, || Ok(training), None).unwrap();
         assert_eq!(repeats, Repeats::Drawn(vec![2, 0]));
         let twos = (0..400).filter(|&s| repeats.bars(s) == 2).count();
         assert!((160..240).contains(&twos), "{twos}");

@@ -5,6 +5,7 @@
 //! [`Voicing`] enforces it while sampling.
 
 use anyhow::{bail, Result};
+use kantor_engine::plan::PiecePlan;
 use kantor_engine::vocab::NUM_VOICES;
 use kantor_engine::voicing::Voicing;
 
@@ -31,6 +32,19 @@ pub enum VoicesArg {
     Fixed(u8),
     /// `train`: drawn from the training split.
     Train,
+    /// `plan`: drawn from the model file's counts ([`kantor_engine::plan`]).
+    Plan,
+}
+
+impl std::fmt::Display for VoicesArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VoicesArg::Free => write!(f, "free"),
+            VoicesArg::Fixed(n) => write!(f, "{n}"),
+            VoicesArg::Train => write!(f, "train"),
+            VoicesArg::Plan => write!(f, "plan"),
+        }
+    }
 }
 
 impl std::str::FromStr for VoicesArg {
@@ -40,10 +54,11 @@ impl std::str::FromStr for VoicesArg {
         match s {
             "free" => Ok(VoicesArg::Free),
             "train" => Ok(VoicesArg::Train),
+            "plan" => Ok(VoicesArg::Plan),
             n => match n.parse::<u8>() {
                 Ok(v) if (1..=NUM_VOICES as u8).contains(&v) => Ok(VoicesArg::Fixed(v)),
                 _ => Err(format!(
-                    "{n:?}: give free, train or a number of voices from 1 to {NUM_VOICES}"
+                    "{n:?}: give free, train, plan or a number of voices from 1 to {NUM_VOICES}"
                 )),
             },
         }
@@ -62,9 +77,28 @@ pub fn voice_count(piece: &Piece) -> u8 {
 }
 
 impl Voices {
-    /// Resolve `arg`; `train` reads the training pieces.
-    pub fn new(arg: VoicesArg, training: impl FnOnce() -> Result<Vec<Piece>>) -> Result<Self> {
+    /// Resolve `arg`; `train` reads the training pieces, `plan` takes the
+    /// model file's counts (free if it has none).
+    pub fn new(
+        arg: VoicesArg,
+        training: impl FnOnce() -> Result<Vec<Piece>>,
+        plan: Option<&PiecePlan>,
+    ) -> Result<Self> {
         Ok(match arg {
+            VoicesArg::Plan => {
+                let Some(plan) = plan else {
+                    bail!("--voices plan needs a model file (--model)");
+                };
+                let counts: Vec<u8> = (1..=NUM_VOICES as u8)
+                    .zip(plan.voice_counts)
+                    .flat_map(|(voices, n)| std::iter::repeat_n(voices, n as usize))
+                    .collect();
+                if counts.is_empty() {
+                    Voices::Free
+                } else {
+                    Voices::Drawn(counts)
+                }
+            }
             VoicesArg::Free => Voices::Free,
             VoicesArg::Fixed(n) => Voices::Fixed(n),
             VoicesArg::Train => {
@@ -90,15 +124,6 @@ impl Voices {
                 let index = kantor_engine::plan::splitmix64(seed) % counts.len() as u64;
                 Voicing::new(counts[index as usize])
             }
-        }
-    }
-
-    /// How it reads in a report: `free`, `4` or `train`.
-    pub fn name(&self) -> String {
-        match self {
-            Voices::Free => "free".into(),
-            Voices::Fixed(n) => n.to_string(),
-            Voices::Drawn(_) => "train".into(),
         }
     }
 }
@@ -145,7 +170,7 @@ mod tests {
             training.iter().map(voice_count).collect::<Vec<_>>(),
             [4, 1, 4, 4]
         );
-        let voices = Voices::new(VoicesArg::Train, || Ok(training)).unwrap();
+        let voices = Voices::new(VoicesArg::Train, || Ok(training), None).unwrap();
         let fours = (0..400)
             .filter(|&s| voices.voicing(s).voices() == Some(4))
             .count();
@@ -153,7 +178,7 @@ mod tests {
         assert_eq!(voices.voicing(7), voices.voicing(7));
         assert_eq!(Voices::Fixed(6).voicing(3).voices(), Some(6));
         assert_eq!(Voices::Free.voicing(3).voices(), None);
-        let empty = Voices::new(VoicesArg::Train, || Ok(vec![piece(&[])]));
+        let empty = Voices::new(VoicesArg::Train, || Ok(vec![piece(&[])]), None);
         assert!(empty.unwrap_err().to_string().contains("no notes"));
     }
 }

@@ -443,10 +443,16 @@ pub fn finish(
     let f32_bytes = run.export("best", Precision::F32)?;
     crate::fsutil::write_atomic(&dir.model_f32(), &f32_bytes)?;
     let model = std::fs::read(dir.model())?;
+    // The sample's voices and form drawn as the board draws them.
+    let choice = kantor_engine::model::Model::from_bytes(&model)?
+        .plan
+        .choose(seed, 0);
     let options = GenerateOptions {
         sampler: SamplerConfig::default(),
         seed,
         bars: 16,
+        voicing: choice.voicing,
+        repeat_bars: choice.repeat_bars,
         ..GenerateOptions::default()
     };
     std::fs::write(dir.export_report(), serde_json::to_string_pretty(&int8)?)?;
