@@ -9,7 +9,7 @@
 //! constrains the piece to it, through the [`crate::grammar::Grammar`]'s
 //! mask:
 //!
-//! * no note is given a voice of `voices` or above, and
+//! * no note is given a voice of `voices` or above;
 //! * the first onset of the piece is not left (by a `Position`, `Bar`,
 //!   `Rest` or `Eos`) before a note in the top voice, `voices − 1`, has
 //!   started: the opening chord sounds the whole ensemble, as in nearly all
