@@ -48,6 +48,8 @@ pub struct Repeat {
     bars: u32,
     started: u32,
     voiced: bool,
+    /// The opening has reached its first `Position` (its head is over).
+    positioned: bool,
     replayed: bool,
     phase: Phase,
     prefix: [u16; MAX_EXPANSION],
@@ -70,6 +72,7 @@ impl Repeat {
             bars,
             started: 0,
             voiced: false,
+            positioned: false,
             replayed: false,
             phase: if bars == 0 {
                 Phase::Done
@@ -116,7 +119,12 @@ impl Repeat {
         };
         match token {
             Token::Bos | Token::Eos => {}
-            Token::TimeSignature(_) | Token::Tempo(_) if self.started == 1 => {}
+            // The piece's opening meter and tempo, not a change inside its first bar.
+            Token::TimeSignature(_) | Token::Tempo(_) if self.started == 1 && !self.positioned => {}
+            Token::Position(_) => {
+                self.positioned = true;
+                self.record(id);
+            }
             Token::Pitch(_) if !self.voiced => {
                 self.voiced = true;
                 if let Some(voice) = Token::Voice(0).id() {
@@ -254,6 +262,35 @@ mod tests {
             tokens.extend(chord(60 + bar, bar > 0));
         }
         tokens
+    }
+
+    #[test]
+    fn a_tempo_change_inside_the_opening_is_replayed() {
+        // Bar 0: a chord, then a tempo change at an onset without notes.
+        let mut repeat = Repeat::new(1);
+        let mut opening: heapless::Vec<Token, 64> = heapless::Vec::new();
+        opening.extend(piece(1));
+        opening.extend([Token::Position(6), Token::Tempo(9), Token::Position(12)]);
+        opening.extend(chord(64, true));
+        for &t in &opening {
+            repeat.follow(t);
+        }
+        assert!(repeat.cue(ids(&[Token::Bar])));
+        let mut fed: heapless::Vec<Token, 64> = heapless::Vec::new();
+        while let Some(id) = repeat.next(&BpeTable::empty()) {
+            fed.push(Token::from_id(id).unwrap()).unwrap();
+        }
+        // Without the head's meter and tempo, with the change.
+        assert!(!fed.contains(&Token::Tempo(3)) && !fed.contains(&Token::TimeSignature(0)));
+        let change = [Token::Position(6), Token::Tempo(9), Token::Position(12)];
+        assert!(fed.windows(3).any(|w| w == change), "{fed:?}");
+        // Well-formed after the opening (it was not: the change's tempo was
+        // dropped, leaving an onset without content).
+        let mut decoder = crate::decoder::Decoder::new();
+        for &t in &opening {
+            decoder.push(t).unwrap();
+        }
+        assert!(decoder.accepts(fed.iter().copied()), "{fed:?}");
     }
 
     #[test]

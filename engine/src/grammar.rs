@@ -46,7 +46,7 @@ fn well_formed(decoder: &Decoder, voicing: &Voicing, bpe: &BpeTable<'_>, id: usi
     };
     let (mut decoder, mut voicing) = (*decoder, *voicing);
     bpe.expand(id).all(|base| match Token::from_id(base) {
-        Some(token) => decoder.push(token).is_ok() && voicing.push(token),
+        Some(token) => decoder.push(token).is_ok() && voicing.push(token, decoder.now()),
         None => false,
     })
 }
@@ -98,7 +98,7 @@ impl TokenMask {
         if words > WORDS {
             return None;
         }
-        let key = (decoder.grammar_key(), *voicing);
+        let key = (decoder.grammar_key(), voicing.key());
         let slot = match self.keys.iter().position(|k| *k == Some(key)) {
             Some(slot) => slot,
             None => {
@@ -298,7 +298,7 @@ impl Grammar {
             match self.decoder.push_id(base) {
                 Ok(event) => {
                     if let Some(token) = Token::from_id(base) {
-                        self.voicing.follow(token);
+                        self.voicing.follow(token, self.decoder.now());
                     }
                     if let Some(event) = event {
                         on_event(&event);
@@ -334,14 +334,19 @@ mod tests {
 
     /// Walk the grammar by always taking a pseudo-random allowed token,
     /// comparing the remembered mask with a fresh one at every step; returns
-    /// the notes and how many times a set had to be computed.
+    /// the notes, the ticks where pieces ended and how many times a set had
+    /// to be computed.
     fn random_walk(
         voicing: Voicing,
         steps: usize,
-    ) -> (heapless::Vec<crate::decoder::Note, 2048>, u32) {
+    ) -> (
+        heapless::Vec<crate::decoder::Note, 2048>,
+        heapless::Vec<u32, 256>,
+        u32,
+    ) {
         let bpe = BpeTable::empty();
         let mut grammar = Grammar::new(true).with_voicing(voicing);
-        let mut notes = heapless::Vec::new();
+        let (mut notes, mut ends) = (heapless::Vec::new(), heapless::Vec::new());
         let mut seed = 7u32;
         for step in 0..steps {
             let mut fresh = [0.0f32; VOCAB_SIZE];
@@ -358,19 +363,23 @@ mod tests {
                 .filter(|&i| fresh[usize::from(i)].is_finite())
                 .collect();
             let id = allowed[(seed >> 8) as usize % allowed.len()];
-            let accepted = grammar.accept(id, &bpe, |event| {
-                if let crate::decoder::Event::Note(note) = event {
+            let accepted = grammar.accept(id, &bpe, |event| match event {
+                crate::decoder::Event::Note(note) => {
                     let _ = notes.push(*note);
                 }
+                crate::decoder::Event::End { tick } => {
+                    let _ = ends.push(*tick);
+                }
+                _ => {}
             });
             assert!(accepted.well_formed, "step {step}");
         }
-        (notes, grammar.masks().misses())
+        (notes, ends, grammar.masks().misses())
     }
 
     #[test]
     fn remembered_masks_equal_fresh_ones_along_a_random_walk() {
-        let (notes, misses) = random_walk(Voicing::free(), 3000);
+        let (notes, _, misses) = random_walk(Voicing::free(), 3000);
         assert!(notes.iter().any(|n| n.voice >= 3));
         // Most steps are answered from memory.
         assert!(misses < 1000, "{misses}");
@@ -378,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_voicing_holds_along_a_random_walk() {
-        let (notes, misses) = random_walk(Voicing::new(3), 3000);
+        let (notes, ends, misses) = random_walk(Voicing::new(3), 3000);
         assert!(notes.len() > 20, "{}", notes.len());
         assert!(notes.iter().all(|n| n.voice < 3));
         // The first onset sounds the top voice.
@@ -388,6 +397,21 @@ mod tests {
         for pair in notes.windows(2) {
             if pair[0].onset == pair[1].onset {
                 assert!(pair[1].voice > pair[0].voice, "{pair:?}");
+            }
+        }
+        // Legato: at every onset each voice sounds exactly one note of the
+        // piece (a piece's last notes may sound on into the next).
+        // (The walk stops in the middle of its last onset.)
+        let piece = |tick: u32| ends.iter().filter(|&&end| end <= tick).count();
+        let last = notes.last().map_or(0, |n| n.onset);
+        for n in notes.iter().filter(|n| n.onset < last) {
+            for voice in 0..3 {
+                let sounding = notes
+                    .iter()
+                    .filter(|m| m.voice == voice && piece(m.onset) == piece(n.onset))
+                    .filter(|m| (m.onset..m.onset + m.duration).contains(&n.onset))
+                    .count();
+                assert_eq!(sounding, 1, "voice {voice} at {n:?}");
             }
         }
         // (A random walk visits far more states than a model does; the

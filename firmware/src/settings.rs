@@ -33,7 +33,7 @@ pub const QUEUE: usize = 64;
 
 /// Tokens the QEMU test image generates before it stops (4 in the short
 /// image `tools/firmware-profile.sh` traces instruction by instruction).
-pub const TEST_TOKENS: u32 = if cfg!(feature = "short") { 4 } else { 192 };
+pub const TEST_TOKENS: u32 = if cfg!(feature = "short") { 4 } else { 384 };
 
 /// Seconds of music the soak image (`--features qemu,soak`,
 /// `tools/firmware-soak.sh`) plays before it stops: a little over an hour.

@@ -23,6 +23,8 @@ pub mod study;
 pub mod training;
 
 pub use data::{bpe, corpus, midi, piece, remi};
-pub use generation::{evaluate, features, form, generate, midi_port, player, plot, render, voices};
+pub use generation::{
+    evaluate, features, form, generate, midi_port, plan, player, plot, render, voices,
+};
 pub use run::{export, fsutil};
 pub use training::{checkpoint, config, device, metrics, model, optimizer, train};

@@ -15,13 +15,12 @@ use crate::evaluate::{
     engine_loss, js_divergence, music_metrics, target_notes, MusicMetrics, NGRAM_SIZES,
 };
 use crate::features::{overlap, Overlap};
-use crate::form::{RepeatArg, Repeats};
 use crate::generate::{generate_candle, generate_engine, to_piece, GenerateOptions};
 use crate::midi::{read_piece, ReadOptions};
 use crate::piece::Piece;
+use crate::plan::{self, PlanArg, Planner};
 use crate::remi;
 use crate::run::Run;
-use crate::voices::{Voices, VoicesArg};
 
 /// Arguments of `host-trainer eval`.
 #[derive(Debug, clap::Args)]
@@ -69,13 +68,13 @@ pub struct EvalArgs {
     /// Voices of each piece: free (the model chooses), train (the voice
     /// count of a training piece drawn by the piece's seed), plan (drawn
     /// from the model file's counts, as the board does) or a number.
-    #[arg(long, default_value = "free", conflicts_with = "unconstrained")]
-    pub voices: VoicesArg,
+    #[arg(long, default_value = "free", value_parser = plan::parse_voices, conflicts_with = "unconstrained")]
+    pub voices: PlanArg,
     /// Bar form: none, train (repeat the opening as a training piece drawn
     /// by the piece's seed does), plan (drawn from the model file's counts)
     /// or a number of bars to play again.
-    #[arg(long, default_value = "none")]
-    pub repeat: RepeatArg,
+    #[arg(long, default_value = "none", value_parser = plan::parse_repeat)]
+    pub repeat: PlanArg,
     /// Where to write the pitch-histogram PNG (default: the run directory or .).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -140,8 +139,8 @@ impl Sampling {
             temperature: c.temperature,
             top_k: c.top_k,
             top_p: c.top_p,
-            voices: args.voices.to_string(),
-            repeat: args.repeat.to_string(),
+            voices: args.voices.words("free"),
+            repeat: args.repeat.words("none"),
         }
     }
 }
@@ -194,13 +193,12 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         .transpose()?
         .map(|m| m.plan);
     let training = || Ok(corpus.pieces(Split::Train));
-    let voices = Voices::new(args.voices, training, plan.as_ref())?;
-    let repeats = Repeats::new(args.repeat, training, plan.as_ref())?;
+    let planner = Planner::new((args.voices, args.repeat), training, plan.as_ref())?;
     let (pieces, streams, ill_formed) = match &args.generated {
         Some(dir) => read_generated(dir)?,
         None => sample(
             args,
-            (sampler, (&voices, &repeats), bars),
+            (sampler, &planner, bars),
             run.as_ref(),
             model_bytes.as_deref(),
             &bpe,
@@ -357,7 +355,7 @@ fn histogram_png(
 
 fn sample(
     args: &EvalArgs,
-    (sampler, (voices, repeats), bars): (SamplerConfig, (&Voices, &Repeats), usize),
+    (sampler, planner, bars): (SamplerConfig, &Planner, usize),
     run: Option<&Run>,
     model_bytes: Option<&[u8]>,
     bpe: &Bpe,
@@ -370,13 +368,14 @@ fn sample(
     let (mut pieces, mut streams, mut ill_formed) = (Vec::new(), Vec::new(), 0);
     for i in 0..args.samples {
         let seed = args.seed + i as u64;
+        let choice = planner.choose(seed);
         let options = GenerateOptions {
             sampler,
             seed,
             bars,
             constrained: !args.unconstrained,
-            voicing: voices.voicing(seed),
-            repeat_bars: repeats.bars(seed),
+            voicing: choice.voicing,
+            repeat_bars: choice.repeat_bars,
             ..GenerateOptions::default()
         };
         let tokens = match (model_bytes, &candle_model) {

@@ -8,15 +8,13 @@ use anyhow::{bail, Context, Result};
 use kantor_engine::model::Model;
 use kantor_engine::plan::PiecePlan;
 use kantor_engine::sampler::SamplerConfig;
-use kantor_engine::voicing::Voicing;
 
 use super::CommonArgs;
-use crate::form::RepeatArg;
 use crate::generate::{generate_candle, generate_engine, prompt_tokens, to_piece, GenerateOptions};
 use crate::midi::{read_piece, write_midi, ReadOptions};
 use crate::piece::Piece;
+use crate::plan::{self, PlanArg, Planner};
 use crate::run::Run;
-use crate::voices::{Voices, VoicesArg};
 
 /// Arguments of `host-trainer generate`.
 #[derive(Debug, clap::Args)]
@@ -61,14 +59,14 @@ pub struct GenerateArgs {
     /// the board does; free with a prompt or without a plan), free (the
     /// model chooses) or a number, 1–16 (the opening chord sounds all of
     /// them; needs the grammar mask).
-    #[arg(long, default_value = "plan", conflicts_with = "unconstrained")]
-    pub voices: VoicesArg,
+    #[arg(long, default_value = "plan", value_parser = plan::parse_voices, conflicts_with = "unconstrained")]
+    pub voices: PlanArg,
     /// Bar form: plan (drawn from the model file's counts; none with a
     /// prompt or without a plan), none, or N: play the piece's first N bars
     /// again when the model starts bar N (A A B, as half of the chorales are
     /// written). With --model only.
-    #[arg(long, default_value = "plan", conflicts_with = "run")]
-    pub repeat: RepeatArg,
+    #[arg(long, default_value = "plan", value_parser = plan::parse_repeat, conflicts_with = "run")]
+    pub repeat: PlanArg,
     /// Stop after this many generated tokens.
     #[arg(long, default_value_t = 8192)]
     pub max_tokens: usize,
@@ -113,18 +111,20 @@ fn planned(
     options: GenerateOptions,
     plan: Option<&PiecePlan>,
 ) -> Result<GenerateOptions> {
-    let choice = plan.map(|p| p.choose(args.seed, 0));
-    let voicing = match args.voices {
-        VoicesArg::Plan => choice.map_or(Voicing::free(), |c| c.voicing),
-        VoicesArg::Train => bail!("--voices train is for eval; give plan, free or a number"),
-        arg => Voices::new(arg, || Ok(vec![]), None)?.voicing(args.seed),
-    };
-    let repeat_bars = match args.repeat {
-        RepeatArg::Plan => choice.map_or(0, |c| c.repeat_bars),
-        RepeatArg::Train => bail!("--repeat train is for eval; give plan, none or a number"),
-        RepeatArg::None => 0,
-        RepeatArg::Bars(n) => n,
-    };
+    for (arg, flag) in [(args.voices, "--voices"), (args.repeat, "--repeat")] {
+        if arg == PlanArg::Train {
+            bail!("{flag} train is for eval; give plan, a number or leave it to the model");
+        }
+    }
+    // `plan` without a plan (a prompt, or a run's candle model): the model chooses.
+    let free = PiecePlan::free();
+    let choice = Planner::new(
+        (args.voices, args.repeat),
+        || Ok(vec![]),
+        Some(plan.unwrap_or(&free)),
+    )?
+    .choose(args.seed);
+    let (voicing, repeat_bars) = (choice.voicing, choice.repeat_bars);
     Ok(GenerateOptions {
         voicing,
         repeat_bars,

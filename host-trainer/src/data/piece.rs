@@ -336,6 +336,43 @@ pub fn align_meters(mut changes: Vec<MeterChange>) -> Vec<MeterChange> {
     out
 }
 
+/// Small pieces for the unit tests of the crate.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A quarter note (12 ticks) at `onset`.
+    pub fn note(onset: u32, voice: u8, pitch: u8) -> Note {
+        Note {
+            onset,
+            voice,
+            pitch,
+            duration: 12,
+            velocity: 90,
+        }
+    }
+
+    /// One 4/4 bar per entry of `sopranos`, in quarter notes: voice 0 climbs
+    /// from the entry's pitch, each lower voice holds it an octave further
+    /// down; `voices` voices in all.
+    pub fn chorale_like(sopranos: &[u8], voices: u8) -> Piece {
+        let notes = sopranos
+            .iter()
+            .enumerate()
+            .flat_map(|(bar, &p)| {
+                (0..4u32).flat_map(move |beat| {
+                    let onset = bar as u32 * 48 + beat * 12;
+                    (0..voices).map(move |v| {
+                        let pitch = if v == 0 { p + beat as u8 } else { p - 12 * v };
+                        note(onset, v, pitch)
+                    })
+                })
+            })
+            .collect();
+        Piece::new(notes, vec![], vec![], vec![])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -188,17 +188,8 @@ pub fn overlap_area(a: &[f64], b: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::piece::testing::note;
     use kantor_engine::decoder::Note;
-
-    fn note(onset: u32, pitch: u8, voice: u8) -> Note {
-        Note {
-            onset,
-            voice,
-            pitch,
-            duration: 12,
-            velocity: 90,
-        }
-    }
 
     #[test]
     fn identical_sets_overlap_fully_and_far_apart_sets_not_at_all() {
@@ -249,9 +240,9 @@ mod tests {
     fn features_of_a_small_piece() {
         // One voice: C D C D C D, a quarter apart; another holds G.
         let mut notes: Vec<Note> = (0..6)
-            .map(|i| note(i * 12, if i % 2 == 0 { 60 } else { 62 }, 0))
+            .map(|i| note(i * 12, 0, if i % 2 == 0 { 60 } else { 62 }))
             .collect();
-        notes.push(note(0, 67, 1));
+        notes.push(note(0, 1, 67));
         let piece = Piece::new(notes, vec![], vec![], vec![]);
         let f = features(&piece);
         assert_eq!(f[4], Some(7.0)); // range 60..67
