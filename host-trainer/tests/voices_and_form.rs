@@ -143,14 +143,23 @@ fn eval_draws_voice_counts_from_the_training_pieces() {
     let (free, train) = (eval(&["--voices", "free"]), eval(&["--voices", "train"]));
     assert_eq!(free["sampler"]["voices"], "free");
     assert_eq!(train["sampler"]["voices"], "train");
-    // The training split is not all four-part: drawn pieces are not either.
-    let polyphony = |r: &serde_json::Value| r["generated"]["polyphony"].as_f64().unwrap();
+    // The training split is not all four-part: drawn pieces are not either,
+    // and their polyphony spreads as the test chorales' does (the model's
+    // own choice is a spike at four).
+    let polyphony = |r: &serde_json::Value| {
+        let features = r["overlap"]["features"].as_array().unwrap();
+        let f = features
+            .iter()
+            .find(|f| f["feature"] == "polyphony")
+            .unwrap();
+        f["overlap"].as_f64().unwrap()
+    };
     assert!(
-        (polyphony(&train) - 4.0).abs() > 0.05,
-        "{}",
-        polyphony(&train)
+        polyphony(&train) > polyphony(&free) + 0.15,
+        "{} vs {}",
+        polyphony(&train),
+        polyphony(&free)
     );
-    assert!((polyphony(&free) - polyphony(&train)).abs() > 0.05);
     // About half the training chorales are in bar form: drawn repeats lift
     // the 8-note repetition far above the model's own.
     let planned = eval(&["--voices", "plan", "--repeat", "plan"]);
