@@ -16,13 +16,24 @@
 //!   the chorales;
 //! * at every onset each note is in a voice above the last one's (as the
 //!   chorales are written: one note per voice, upwards), so an onset holds
-//!   at most `voices` notes and the opening always reaches the top voice —
-//!   a model that rarely writes twelve voices would otherwise stack notes
-//!   in one voice without end; a single-voice piece (the merged-parts
-//!   files) holds chords of up to four notes instead.
+//!   at most `voices` notes — a model that rarely writes twelve voices would
+//!   otherwise stack notes in one voice without end; a single-voice piece
+//!   (the merged-parts files) holds chords of up to four notes instead;
+//! * in two voices or more the voices are **legato**, as the chorales'
+//!   are: a voice that still sounds at an onset takes no new note there
+//!   (no voice holds two notes), every voice that has fallen silent gets a
+//!   note before the onset is left, and the next onset comes no later than
+//!   the first voice's note ends (no voice falls silent) — unless all the
+//!   voices end together, which allows a rest for all. Without this rule
+//!   pieces planned for eight voices sounded 4.2 to 7.5 of them on average
+//!   (six seeds of the shipped student; with it 7.7 to 8.0), and a third of
+//!   the four-part pieces let a voice overlap itself or drop out for a
+//!   moment; 286 of the 300 four-part training chorales keep it with not
+//!   one token refused.
 //!
-//! The model chooses everything else, including which voices below the top
-//! one to use. A new piece (`Bos` after `Eos`) starts the opening again.
+//! The model chooses everything else: the notes, how long they last, when
+//! the voices move, when the piece ends. A new piece (`Bos` after `Eos`)
+//! starts the opening again.
 
 use crate::decoder::Decoder;
 use crate::vocab::{duration_ticks, Token, NUM_VOICES};

@@ -41,8 +41,10 @@ pub struct EvalArgs {
     /// (never the training pieces).
     #[arg(long, default_value = "test")]
     pub reference: String,
-    /// Generated pieces to measure.
-    #[arg(long, default_value_t = 24)]
+    /// Generated pieces to measure. The mean overlap of 24 pieces moves by
+    /// up to ±0.08 from one set of seeds to the next (a few pieces decide
+    /// the repetition and polyphony features), of 120 by about ±0.015.
+    #[arg(long, default_value_t = 120)]
     pub samples: usize,
     /// Bars per generated piece (default: the reference pieces' median).
     #[arg(long)]
