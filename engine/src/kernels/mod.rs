@@ -68,7 +68,9 @@ pub struct Int8Rows<'a> {
 impl Int8Rows<'_> {
     /// The number of groups per row if `rows` rows, `x_values` activations and
     /// `x_scales` activation scales are enough for every read of a matvec
-    /// (and `multiple` divides the group size); `None` otherwise.
+    /// (and `multiple` divides the group size); `None` otherwise. (Only the
+    /// x86 and DSP families call it.)
+    #[cfg(any(target_arch = "x86_64", all(target_arch = "arm", feature = "dsp")))]
     pub(crate) fn checked_groups(
         &self,
         rows: usize,
