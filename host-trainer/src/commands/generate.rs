@@ -124,10 +124,9 @@ fn planned(
         Some(plan.unwrap_or(&free)),
     )?
     .choose(args.seed);
-    let (voicing, repeat_bars) = (choice.voicing, choice.repeat_bars);
     Ok(GenerateOptions {
-        voicing,
-        repeat_bars,
+        voicing: choice.voicing,
+        repeat_bars: choice.repeat_bars,
         ..options
     })
 }
