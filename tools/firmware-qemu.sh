@@ -55,5 +55,5 @@ print(f"RAM: {r['static_ram']} bytes static in SRAM + {r['static_ccm']} in the C
       f"the engine's bound {r['session_needed']}) + {r['stack_high_water']} bytes stack high-water = {ram/1024:.1f} KiB "
       f"(goal <= 192 KiB; SRAM {(r['static_ram'] + r['stack_high_water'])/1024:.1f} of 128 KiB, CCM {r['static_ccm']/1024:.1f} of 64 KiB)")
 print(f"MIDI: {r['bytes']} bytes, {r['messages']} note messages, {r['clocks']} clocks, "
-      f"{r['ill_formed']} ill-formed tokens, {r['dropped']} dropped notes, {r['evictions']} KV-cache slides")
+      f"{r['ill_formed']} ill-formed tokens, {r['dropped']} dropped notes, {r['evictions']} KV-cache slides, {r['pieces']} pieces")
 PY

@@ -38,7 +38,7 @@ note_ons = sum(1 for i in range(len(data) - 2) if 0x90 <= data[i] <= 0x9f and da
 ipc = r["calibration_instructions"] / r["calibration_cycles"]
 hours = r["elapsed_us"] / 3.6e9
 print(f"soak: {r['elapsed_us']/1e6:.0f} s of music ({hours:.2f} h emulated), {r['tokens']} tokens, "
-      f"{r['messages']} note messages (about {note_ons} note-ons in the MIDI bytes), {r['evictions']} KV-cache slides, "
+      f"{r['messages']} note messages (about {note_ons} note-ons in the MIDI bytes), {r['evictions']} KV-cache slides, {r['pieces']} pieces, "
       f"{r['dropped']} dropped notes, {r['ill_formed']} ill-formed tokens, 0 resets; "
       f"{r['generate_cycles']*ipc/max(r['tokens']-1,1)/1e6:.3f} M instructions per token mean, "
       f"{r['max_token_cycles']*ipc/1e6:.3f} M max")

@@ -92,6 +92,12 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
         }
         let scheduler = &mut self.scheduler;
         let accepted = self.grammar.accept(id, &bpe, |event| scheduler.push(event));
+        if id == BOS_ID && accepted.well_formed {
+            // Each piece from an empty cache, as `host-trainer eval` measures
+            // them: the last piece's positions would only cost attention, and
+            // the sinks are the start of this piece.
+            self.session.reset();
+        }
         for token in bpe.expand_tokens(id) {
             self.repeat.follow(token);
         }

@@ -401,16 +401,16 @@ impl<'m, 'b> Session<'m, 'b> {
         self.cache.len()
     }
 
-    /// How often the cache slid.
+    /// How often the cache slid since the session was made (a
+    /// [`Session::reset`] does not undo a count).
     pub fn evictions(&self) -> usize {
         self.evictions
     }
 
-    /// Forget all context.
+    /// Forget all context: the next token goes to position 0.
     pub fn reset(&mut self) {
         self.cache.clear();
         self.state.rope.slid = false;
-        self.evictions = 0;
     }
 
     /// The logits of the last forward pass.

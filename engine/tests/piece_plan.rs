@@ -88,3 +88,42 @@ fn the_shipped_file_carries_its_training_pieces_plan() {
         "{plan:?}"
     );
 }
+
+/// The logits after a generator's `Bos`, the second piece's when `pieces`
+/// is 2, and where its cache stands then.
+fn logits_after_bos(bytes: &[u8], pieces: usize) -> (Vec<f32>, usize, u32) {
+    let model = Model::from_bytes(bytes).unwrap();
+    let options = SessionOptions::for_model(&model);
+    let mut memory = vec![0u8; Session::memory_required(&model, options)];
+    let session = Session::new(&model, options, &mut memory).unwrap();
+    let mut generator: Generator<'_, '_, 256> =
+        Generator::new(session, Sampler::new(SamplerConfig::default(), 7), true);
+    generator.feed(kantor_engine::vocab::BOS_ID).unwrap();
+    let mut seen = 1;
+    while seen < pieces && generator.tokens() < 20_000 {
+        if generator.step().unwrap() == kantor_engine::vocab::BOS_ID {
+            seen += 1;
+        }
+        while generator.pop_message().is_some() {}
+    }
+    assert_eq!(seen, pieces, "the student never ended its piece");
+    let session = generator.session();
+    (
+        session.logits().to_vec(),
+        session.position(),
+        generator.tokens(),
+    )
+}
+
+#[test]
+fn each_piece_starts_from_an_empty_cache() {
+    let bytes = student();
+    let (first, at_first, _) = logits_after_bos(&bytes, 1);
+    let (second, at_second, tokens) = logits_after_bos(&bytes, 2);
+    assert!(tokens > 2, "a piece was played before the second Bos");
+    assert_eq!((at_first, at_second), (1, 1));
+    // Bit for bit the logits of a fresh start: nothing of the first piece
+    // is left in the cache.
+    let bits = |l: &[f32]| l.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&second), bits(&first));
+}

@@ -102,7 +102,7 @@ mod app {
             model: &Model<'_>,
         ) {
             hprintln!(
-                "KANTOR-REPORT tokens={} ill_formed={} dropped={} messages={} clocks={} bytes={} evictions={} elapsed_us={}",
+                "KANTOR-REPORT tokens={} ill_formed={} dropped={} messages={} clocks={} bytes={} evictions={} pieces={} elapsed_us={}",
                 report.tokens,
                 report.ill_formed,
                 report.dropped_notes,
@@ -110,6 +110,7 @@ mod app {
                 report.clocks,
                 report.bytes,
                 report.evictions,
+                report.pieces,
                 report.elapsed_us
             );
             hprintln!(

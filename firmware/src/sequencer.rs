@@ -11,6 +11,7 @@
 
 use kantor_engine::generator::Generator;
 use kantor_engine::stream::MidiMessage;
+use kantor_engine::vocab::BOS_ID;
 use midly::live::SystemRealtime;
 
 use crate::clock::Clock;
@@ -49,6 +50,8 @@ pub struct Report {
     pub bytes: u32,
     /// Times the KV cache slid.
     pub evictions: u32,
+    /// Pieces begun (each from an empty cache), the first included.
+    pub pieces: u32,
     /// Clock cycles spent generating (from [`Clock::cycles`]).
     pub generate_cycles: u64,
     /// Most cycles one token took.
@@ -91,6 +94,7 @@ impl<'m, 'b, const Q: usize, W: embedded_io::Write, C: Clock> Sequencer<'m, 'b, 
         let start_us = deadline;
         // The piece's `Bos` before the clock starts: every timed step is one token.
         let _ = self.generator.prime();
+        report.pieces = 1;
         self.out.realtime(SystemRealtime::Start)?;
         loop {
             let tick = (half_tick / 2) as u32;
@@ -120,6 +124,9 @@ impl<'m, 'b, const Q: usize, W: embedded_io::Write, C: Clock> Sequencer<'m, 'b, 
                     report.max_token = self.generator.tokens();
                 }
                 this_tick += 1;
+                report.pieces = report
+                    .pieces
+                    .saturating_add(u32::from(matches!(stepped, Ok(BOS_ID))));
                 if stepped.is_err() {
                     self.generator.finish();
                     generating = false;

@@ -104,6 +104,9 @@ fn the_board_plays_the_host_reference_byte_for_byte() {
     assert_eq!(field("tokens"), report.tokens);
     assert_eq!(field("messages"), report.messages);
     assert_eq!(field("clocks"), report.clocks);
+    assert_eq!(field("evictions"), report.evictions);
+    assert_eq!(field("pieces"), report.pieces);
+    assert!(report.pieces >= 1);
 
     // And it is MIDI: Start, clocks and balanced notes, Stop.
     let events = parse_stream(&board);
