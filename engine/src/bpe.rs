@@ -102,6 +102,20 @@ impl<'a> BpeTable<'a> {
         }
     }
 
+    /// The first base token id of `id`'s expansion (`expand(id).next()`,
+    /// without the iterator): the left halves followed down. Each merge's
+    /// halves precede it (checked in [`BpeTable::new`]), so this ends.
+    pub fn first(&self, id: u16) -> u16 {
+        let mut id = id;
+        while let Some((a, _)) = usize::from(id)
+            .checked_sub(VOCAB_SIZE)
+            .and_then(|i| self.pair(i))
+        {
+            id = a;
+        }
+        id
+    }
+
     /// BPE-encode the base tokens in `tokens` in place: apply every merge, in
     /// the order learned, to adjacent pairs from left to right (as the
     /// trainer's encoder does). Returns the encoded length; `tokens[..len]`
@@ -210,6 +224,11 @@ mod tests {
         assert_eq!(bpe.expand(7).collect::<heapless::Vec<u16, 2>>(), [7]);
         // Unknown ids come out unchanged for the decoder to reject.
         assert_eq!(bpe.expand(v + 3).next(), Some(v + 3));
+        for id in (0..v + 5).chain([u16::MAX]) {
+            assert_eq!(Some(bpe.first(id)), bpe.expand(id).next(), "{id}");
+        }
+        assert_eq!(bpe.first(v + 2), 13);
+        assert_eq!(bpe.first(v + 1), 10);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use crate::bpe::BpeTable;
 use crate::decoder::{Decoder, Event};
 use crate::session::{Session, SessionError};
-use crate::vocab::Token;
+use crate::vocab::{Token, VOCAB_SIZE};
 use crate::voicing::Voicing;
 
 /// Set the logit of every ill-formed next token to −∞. Returns how many
@@ -107,8 +107,18 @@ impl TokenMask {
                 self.misses = self.misses.saturating_add(1);
                 let set = &mut self.sets[slot];
                 set.fill(0);
-                for id in 0..vocab {
+                // Base tokens first: a merged token whose first base token
+                // may not come next is rejected without being expanded.
+                let base = vocab.min(VOCAB_SIZE);
+                for id in 0..base {
                     if well_formed(decoder, voicing, bpe, id) {
+                        set[id / 32] |= 1 << (id % 32);
+                    }
+                }
+                for id in base..vocab {
+                    let first = usize::from(bpe.first(id as u16));
+                    let may_start = first < base && set[first / 32] & (1 << (first % 32)) != 0;
+                    if may_start && well_formed(decoder, voicing, bpe, id) {
                         set[id / 32] |= 1 << (id % 32);
                     }
                 }

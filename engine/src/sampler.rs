@@ -87,13 +87,6 @@ impl Sampler {
         let n = logits.len().min(order.len()).min(usize::from(u16::MAX));
         let logits = &mut logits[..n];
         let order = &mut order[..n];
-        for v in logits.iter_mut() {
-            if v.is_nan() {
-                *v = f32::NEG_INFINITY;
-            } else if *v == f32::INFINITY {
-                *v = f32::MAX;
-            }
-        }
         let k = match self.config.top_k {
             0 => n,
             k => k.min(n),
@@ -184,14 +177,19 @@ fn by_rank(logits: &[f32], a: u16, b: u16) -> core::cmp::Ordering {
     lb.total_cmp(&la).then(a.cmp(&b))
 }
 
-/// Put the ids of the tokens that can be chosen (logit above −∞) into
-/// `order`, in id order; returns how many. A masked token has probability 0
-/// wherever it would rank, so leaving it out changes no choice, and a
-/// grammar mask leaves few tokens in.
-fn gather_live(logits: &[f32], order: &mut [u16]) -> usize {
+/// Put the ids of the tokens that can be chosen (logit above −∞; NaN is
+/// not) into `order`, in id order, and return how many; a live +∞ becomes
+/// the largest finite logit. A masked token has probability 0 wherever it
+/// would rank, so leaving it out changes no choice, and a grammar mask
+/// leaves few tokens in. Only live logits are read after this, so one pass
+/// over the vocabulary is all sampling spends on the masked ones.
+fn gather_live(logits: &mut [f32], order: &mut [u16]) -> usize {
     let mut live = 0;
-    for (id, &l) in logits.iter().enumerate() {
-        if l > f32::NEG_INFINITY {
+    for (id, l) in logits.iter_mut().enumerate() {
+        if *l > f32::NEG_INFINITY {
+            if *l == f32::INFINITY {
+                *l = f32::MAX;
+            }
             order[live] = id as u16;
             live += 1;
         }

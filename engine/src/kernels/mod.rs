@@ -561,10 +561,12 @@ pub fn exp(x: f32) -> f32 {
 /// [`exp`], with one test: below −87 (or NaN) it is 0; above 0 (which the
 /// callers never pass) it is 1. The same bits on every target.
 #[inline]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // the negation is what takes NaN
 pub fn exp_nonpositive(x: f32) -> f32 {
     use core::f32::consts::LN_2;
     let y = x * core::f32::consts::LOG2_E;
-    if y.is_nan() || y <= -126.0 {
+    // NaN or ≤ −126, in one comparison: NaN is not above −126 either.
+    if !(y > -126.0) {
         return 0.0;
     }
     let y = if y < 0.0 { y } else { 0.0 };
