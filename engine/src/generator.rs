@@ -75,7 +75,8 @@ impl<'m, 'b, const Q: usize> Generator<'m, 'b, Q> {
         self
     }
 
-    /// Feed a prompt token: decode it and run the model on it. When
+    /// Feed a prompt token: decode it and run the model on it (a
+    /// well-formed `Bos`, a new piece, first empties the cache). When
     /// constrained, the logits of the tokens that may not follow are −∞
     /// (and not computed at all).
     pub fn feed(&mut self, id: u16) -> Result<(), SessionError> {
