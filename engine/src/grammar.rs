@@ -44,6 +44,13 @@ fn well_formed(decoder: &Decoder, voicing: &Voicing, bpe: &BpeTable<'_>, id: usi
     let Ok(id) = u16::try_from(id) else {
         return false;
     };
+    if usize::from(id) < VOCAB_SIZE {
+        // A base token: the voicing is asked, not copied and changed.
+        let mut decoder = *decoder;
+        return Token::from_id(id).is_some_and(|token| {
+            decoder.push(token).is_ok() && voicing.allows(token, decoder.now())
+        });
+    }
     let (mut decoder, mut voicing) = (*decoder, *voicing);
     bpe.expand(id).all(|base| match Token::from_id(base) {
         Some(token) => decoder.push(token).is_ok() && voicing.push(token, decoder.now()),

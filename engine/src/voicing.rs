@@ -154,6 +154,11 @@ impl Voicing {
         self.voices == 1 || self.last.is_none_or(|last| voice > last)
     }
 
+    /// A single-voice piece holds all the notes it may at this onset.
+    fn chord_full(&self) -> bool {
+        self.voices == 1 && self.notes >= SINGLE_VOICE_CHORD
+    }
+
     /// May `voice` start a note here? In a legato piece only if it is
     /// silent, and only if no silent voice below it would be passed over
     /// (an onset climbs, so it could not be filled later).
@@ -184,35 +189,50 @@ impl Voicing {
             }
     }
 
-    /// Take `token` (one the decoder accepted), with `now` the decoder's
-    /// time after it. Returns false, changing nothing, if the voicing
-    /// forbids it.
-    pub fn push(&mut self, token: Token, now: u32) -> bool {
+    /// Would [`Voicing::push`] take `token` (one the decoder accepted, with
+    /// `now` the decoder's time after it)? Changes nothing.
+    pub fn allows(&self, token: Token, now: u32) -> bool {
         if self.voices == 0 {
             return true;
         }
         let top = self.voices - 1;
-        let head = self.opening && self.last.is_none();
+        match token {
+            // A `Voice` only where a note may follow it.
+            Token::Voice(v) => {
+                v <= top && self.climbs(v) && self.may_enter(v) && !self.chord_full()
+            }
+            Token::Pitch(_) => {
+                self.climbs(self.voice) && self.may_enter(self.voice) && !self.chord_full()
+            }
+            Token::Position(_) | Token::Bar | Token::Rest(_) | Token::Eos => {
+                // Leaving an onset: past the opening's head, the opening
+                // must have reached the top voice, and a legato piece moves
+                // only where no voice falls silent.
+                let head = self.opening && self.last.is_none();
+                let opening_complete = !self.opening || self.last.is_none_or(|last| last >= top);
+                head || (opening_complete && (!self.legato() || self.may_move(token, now)))
+            }
+            _ => true,
+        }
+    }
+
+    /// Take `token` (one the decoder accepted), with `now` the decoder's
+    /// time after it. Returns false, changing nothing, if the voicing
+    /// forbids it.
+    pub fn push(&mut self, token: Token, now: u32) -> bool {
+        if !self.allows(token, now) {
+            return false;
+        }
+        if self.voices == 0 {
+            return true;
+        }
         match token {
             Token::Bos => *self = Voicing::new(self.voices),
-            Token::Voice(v) if v > top || !self.climbs(v) || !self.may_enter(v) => return false,
             Token::Voice(v) => self.voice = v,
-            Token::Pitch(_) if !self.climbs(self.voice) || !self.may_enter(self.voice) => {
-                return false
-            }
-            Token::Pitch(_) if self.voices == 1 && self.notes >= SINGLE_VOICE_CHORD => {
-                return false
-            }
             Token::Pitch(_) => self.note(),
             Token::Duration(d) => self.hold(now, d),
             Token::Position(_) | Token::Bar | Token::Rest(_) | Token::Eos => {
-                if !head {
-                    if self.opening && self.last.is_some_and(|last| last < top) {
-                        return false;
-                    }
-                    if self.legato() && !self.may_move(token, now) {
-                        return false;
-                    }
+                if !(self.opening && self.last.is_none()) {
                     self.opening = false;
                 }
                 self.next_onset(token, now);
@@ -444,5 +464,59 @@ mod tests {
     fn out_of_range_counts_are_clamped() {
         assert_eq!(Voicing::new(0).voices(), Some(1));
         assert_eq!(Voicing::new(200).voices(), Some(NUM_VOICES as u8));
+    }
+
+    /// `allows` is `push`'s verdict, a refused `push` changes nothing, and
+    /// there is always a next token: along random walks of free, 1-, 2-, 4-
+    /// and 8-voice pieces every base token the decoder accepts is asked both
+    /// ways. (It found a dead end: a `Voice` after a single voice's full
+    /// chord, where no `Pitch` may follow.)
+    #[test]
+    fn allows_is_what_push_would_do() {
+        for voices in [0u8, 1, 2, 4, 8] {
+            let voicing = match voices {
+                0 => Voicing::free(),
+                n => Voicing::new(n),
+            };
+            let mut s = Stream::new(voicing);
+            let mut seed = 7 + u32::from(voices);
+            let (mut refused, mut taken) = (0, 0);
+            for _ in 0..2000 {
+                let mut allowed = [0u16; crate::vocab::VOCAB_SIZE];
+                let mut n = 0;
+                for id in 0..crate::vocab::VOCAB_SIZE as u16 {
+                    let Some(token) = Token::from_id(id) else {
+                        continue;
+                    };
+                    let mut decoder = s.decoder;
+                    if decoder.push(token).is_err() {
+                        continue;
+                    }
+                    let now = decoder.now();
+                    let asked = s.voicing.allows(token, now);
+                    let mut pushed = s.voicing;
+                    assert_eq!(asked, pushed.push(token, now), "{token:?} after {taken}");
+                    if asked {
+                        allowed[n] = id;
+                        n += 1;
+                    } else {
+                        assert_eq!(pushed, s.voicing, "a refused {token:?} changed the voicing");
+                        refused += 1;
+                    }
+                }
+                let (decoder, voicing) = (s.decoder, s.voicing);
+                assert!(n > 0, "a dead end after {taken}: {decoder:?} {voicing:?}");
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let token = Token::from_id(allowed[(seed >> 8) as usize % n]).unwrap();
+                assert!(s.take(&[token]));
+                taken += 1;
+            }
+            assert_eq!(taken, 2000);
+            assert_eq!(
+                refused > 1000,
+                voices > 0,
+                "{refused} refusals in {voices} voices"
+            );
+        }
     }
 }
