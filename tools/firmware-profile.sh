@@ -34,6 +34,7 @@ if [ -z "$from" ] && [ -n "$soak" ]; then echo "$usage (--soak goes with --from)
 case "$from$tokens" in *[!0-9]*) echo "$usage (TOKEN and N are numbers)" >&2; exit 2 ;; esac
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
+trap 'rm -f "$out/trace.log"' EXIT  # gigabytes; also after a failed run
 qemu=(qemu-system-arm -machine netduinoplus2 -nographic -monitor none
   -semihosting-config enable=on,target=native -icount shift=0,sleep=off -no-reboot
   -serial "file:$out/usart.bin")
@@ -65,4 +66,3 @@ else
     "$((before + from))" "$tokens" -- "${qemu[@]}" -kernel "$elf" > "$out/report.txt"
 fi
 python3 "$here/profile/qemu_trace.py" "$out/trace.log" "$elf" "${2:-1}" "${3:-50}" | tee "$out/profile.txt"
-rm -f "$out/trace.log"

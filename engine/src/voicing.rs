@@ -154,6 +154,12 @@ impl Voicing {
         self.voices == 1 || self.last.is_none_or(|last| voice > last)
     }
 
+    /// At the head of the opening: no note of the first onset yet (what
+    /// comes before it is free).
+    fn at_head(&self) -> bool {
+        self.opening && self.last.is_none()
+    }
+
     /// A single-voice piece holds all the notes it may at this onset.
     fn chord_full(&self) -> bool {
         self.voices == 1 && self.notes >= SINGLE_VOICE_CHORD
@@ -208,9 +214,9 @@ impl Voicing {
                 // Leaving an onset: past the opening's head, the opening
                 // must have reached the top voice, and a legato piece moves
                 // only where no voice falls silent.
-                let head = self.opening && self.last.is_none();
                 let opening_complete = !self.opening || self.last.is_none_or(|last| last >= top);
-                head || (opening_complete && (!self.legato() || self.may_move(token, now)))
+                self.at_head()
+                    || (opening_complete && (!self.legato() || self.may_move(token, now)))
             }
             _ => true,
         }
@@ -232,7 +238,7 @@ impl Voicing {
             Token::Pitch(_) => self.note(),
             Token::Duration(d) => self.hold(now, d),
             Token::Position(_) | Token::Bar | Token::Rest(_) | Token::Eos => {
-                if !(self.opening && self.last.is_none()) {
+                if !self.at_head() {
                     self.opening = false;
                 }
                 self.next_onset(token, now);

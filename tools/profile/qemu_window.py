@@ -25,8 +25,9 @@ import time
 def forward_entry(elf):
     """The address of `Session::forward_masked` (the Thumb bit cleared)."""
     out = subprocess.run(["nm", "--defined-only", elf], capture_output=True, text=True, check=True).stdout
-    found = [line.split()[0] for line in out.splitlines()
-             if line.split()[1:2] in (["t"], ["T"]) and "7Session14forward_masked" in line.split()[-1]]
+    symbols = (line.split() for line in out.splitlines())
+    found = [address for address, kind, symbol in (s for s in symbols if len(s) == 3)
+             if kind in "tT" and "7Session14forward_masked" in symbol]
     if len(found) != 1:
         sys.exit(f"qemu_window: expected one Session::forward_masked in {elf}, found {len(found)}")
     return int(found[0], 16) & ~1
@@ -129,13 +130,14 @@ def main():
                 stub.send("k")
             except EOFError:
                 pass
+            # Killed through the stub, QEMU exits and closes the trace.
+            qemu.wait(timeout=30)
         except EOFError:
             sys.exit("qemu_window: QEMU closed its gdb stub (the run ended or crashed)")
         finally:
-            try:
-                qemu.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            if qemu.poll() is None:
                 qemu.kill()
+                qemu.wait()
 
 
 if __name__ == "__main__":
